@@ -1,0 +1,73 @@
+// Command scorelens draws posterior samples of the source galaxy behind a strong
+// gravitational lens with a score-based prior. Each subcommand lives in its own file,
+// parses its flags and calls one package function.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is the software version written into every FITS header; set at build time with
+// -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+var commands []*cli.Command
+
+// register adds a subcommand; each command file calls it from init.
+func register(c *cli.Command) { commands = append(commands, c) }
+
+func newApp() *cli.App {
+	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
+	return &cli.App{
+		Name:                 "scorelens",
+		Usage:                "posterior samples of lensed source galaxies with score-based priors",
+		Version:              version,
+		Commands:             commands,
+		EnableBashCompletion: true,
+		// Errors are printed once, by main, as one line.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%s: %w", c.Command.FullName(), err)
+		},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args))
+}
+
+// run executes the CLI and converts every failure, panics included, into one line on
+// stderr and a non-zero exit status.
+func run(args []string) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "scorelens: internal error: %v\n", r)
+			code = 2
+		}
+	}()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newApp().RunContext(ctx, args); err != nil {
+		fmt.Fprintf(os.Stderr, "scorelens: %v\n", oneLine(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+// oneLine folds a multi-line message so that every error is a single line.
+func oneLine(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\n' || c == '\r' {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
