@@ -9,7 +9,9 @@ import "math"
 type AttnShape struct{ B, C, N int }
 
 // FLOPs returns the floating-point operations of the forward pass (two N×N×C products).
-func (s AttnShape) FLOPs() float64 { return 4 * float64(s.B) * float64(s.C) * float64(s.N) * float64(s.N) }
+func (s AttnShape) FLOPs() float64 {
+	return 4 * float64(s.B) * float64(s.C) * float64(s.N) * float64(s.N)
+}
 
 func (s AttnShape) check(nqkv, nout int) {
 	if nqkv != s.B*3*s.C*s.N || nout != s.B*s.C*s.N {

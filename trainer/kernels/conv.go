@@ -18,8 +18,6 @@ func (s ConvShape) FLOPs() float64 {
 
 func (s ConvShape) direct() bool { return s.K == 1 && s.Pad == 0 }
 
-
-
 func (s ConvShape) checkLens(nx, nw, ny int) {
 	ho, wo := s.Out()
 	if ho <= 0 || wo <= 0 {

@@ -46,7 +46,6 @@ func (f FIR) outLen(n int) int { return (n*f.Up+f.Pad0+f.Pad1-len(f.k1))/f.Down 
 // Out returns the output height and width.
 func (f FIR) Out() (ho, wo int) { return f.outLen(f.H), f.outLen(f.W) }
 
-
 // apply1 computes dst[o·ds] = Σ_a k[a]·u[o·Down + a − Pad0], u the zero-stuffed src.
 func apply1[T Float](f FIR, dst, src []T, n, ss, ds int) {
 	no := f.outLen(n)
