@@ -1,0 +1,261 @@
+package infer
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// LinearOperator is the lensing operator A (image = A·source) as the sampler needs it;
+// *lens.Operator implements it. Implementations must be safe for concurrent use: the
+// sampler calls them from one goroutine per sample.
+type LinearOperator interface {
+	Rows() int               // image pixels
+	Cols() int               // source pixels
+	Apply(dst, x []float64)  // dst = A x
+	ApplyT(dst, y []float64) // dst = Aᵀ y, the exact adjoint
+	DiagAAT(dst []float64)   // dst = diag(A Aᵀ)
+}
+
+// Likelihood names, as --likelihood takes them.
+const (
+	LikelihoodPaper = "paper" // eq. 19: covariance (Σy + σ(t)² I)
+	LikelihoodDiag  = "diag"  // Σy + σ(t)² diag(A Aᵀ)
+	LikelihoodFull  = "full"  // eq. 12: Σy + σ(t)² A Aᵀ, by preconditioned CG
+)
+
+// LikelihoodNames lists the likelihoods in the order the documentation gives them.
+var LikelihoodNames = []string{LikelihoodPaper, LikelihoodDiag, LikelihoodFull}
+
+// CG defaults for the full likelihood.
+const (
+	DefaultCGTol     = 1e-3
+	DefaultCGMaxIter = 200
+)
+
+// Likelihood is the convolved likelihood of the paper (appendix A),
+// p_t(y | x) ≈ N(y | A x, C(t)), whose score ∇x log p_t(y|x) = Aᵀ C(t)⁻¹ (y − A x) is added
+// to the prior score. C(t) depends on the kind:
+//
+//	paper  Σy + σ(t)² I            (eq. 19; assumes A Aᵀ ≈ I)
+//	diag   Σy + σ(t)² diag(A Aᵀ)
+//	full   Σy + σ(t)² A Aᵀ         (eq. 12; Jacobi-preconditioned conjugate gradients)
+//
+// Σy is the diagonal of per-pixel noise variances; masked pixels drop out (their rows of
+// A and y are removed). A Likelihood is read-only and safe for concurrent use; per-sample
+// state (the CG warm start) lives in a LikelihoodWork.
+type Likelihood struct {
+	kind    string
+	a       LinearOperator
+	y       []float64 // data, zero where unused
+	noise2  []float64 // σ_i², 1 where unused (never divided into unused residuals)
+	use     []float64 // 1 where used, 0 where masked
+	d       []float64 // diag(A Aᵀ)
+	tol     float64
+	maxIter int
+}
+
+// LikelihoodOptions tunes the full likelihood's solver.
+type LikelihoodOptions struct {
+	// CGTol stops CG once ‖res‖ ≤ CGTol·‖y − A x‖ in the norm weighted by the Jacobi
+	// preconditioner (0: DefaultCGTol).
+	CGTol float64
+	// CGMaxIter bounds the CG iterations per evaluation (0: DefaultCGMaxIter).
+	CGMaxIter int
+}
+
+// NewLikelihood builds the likelihood of the given kind for data y with per-pixel noise
+// standard deviations sigma (same units as y) and an optional mask (nil: every pixel is
+// used; true: use). Bad data (NaN or infinite y, σ ≤ 0 on a used pixel, no used pixel)
+// are errors naming the pixel; length mismatches panic.
+func NewLikelihood(kind string, a LinearOperator, y, sigma []float64, mask []bool, opt LikelihoodOptions) (*Likelihood, error) {
+	if !contains(LikelihoodNames, kind) {
+		return nil, fmt.Errorf("unknown likelihood %q (want %s)", kind, strings.Join(LikelihoodNames, ", "))
+	}
+	m := a.Rows()
+	if len(y) != m || len(sigma) != m || (mask != nil && len(mask) != m) {
+		panic(fmt.Sprintf("infer: NewLikelihood: operator has %d rows, data %d, noise %d, mask %d", m, len(y), len(sigma), len(mask)))
+	}
+	if opt.CGTol == 0 {
+		opt.CGTol = DefaultCGTol
+	}
+	if opt.CGMaxIter == 0 {
+		opt.CGMaxIter = DefaultCGMaxIter
+	}
+	if !(opt.CGTol > 0 && opt.CGTol < 1) {
+		return nil, fmt.Errorf("cg-tol must be in (0, 1), got %g", opt.CGTol)
+	}
+	if opt.CGMaxIter < 1 {
+		return nil, fmt.Errorf("cg max iterations must be positive, got %d", opt.CGMaxIter)
+	}
+	l := &Likelihood{
+		kind: kind, a: a, tol: opt.CGTol, maxIter: opt.CGMaxIter,
+		y: make([]float64, m), noise2: make([]float64, m), use: make([]float64, m), d: make([]float64, m),
+	}
+	a.DiagAAT(l.d)
+	used := 0
+	for i := 0; i < m; i++ {
+		l.noise2[i] = 1
+		if mask != nil && !mask[i] {
+			continue
+		}
+		if math.IsNaN(y[i]) || math.IsInf(y[i], 0) {
+			return nil, fmt.Errorf("data pixel %d (x=%d, y=%d of the flattened image) is %g", i, i%side(m), i/side(m), y[i])
+		}
+		if !(sigma[i] > 0) || math.IsInf(sigma[i], 0) {
+			return nil, fmt.Errorf("noise sigma of pixel %d (x=%d, y=%d) is %g; it must be positive and finite (mask the pixel instead)", i, i%side(m), i/side(m), sigma[i])
+		}
+		l.y[i], l.noise2[i], l.use[i] = y[i], sigma[i]*sigma[i], 1
+		used++
+	}
+	if used == 0 {
+		return nil, fmt.Errorf("the mask leaves no data pixel")
+	}
+	return l, nil
+}
+
+// side returns the side of a square image of m pixels (m itself if not square).
+func side(m int) int {
+	s := int(math.Round(math.Sqrt(float64(m))))
+	if s*s == m {
+		return s
+	}
+	return m
+}
+
+// Kind returns the likelihood's name.
+func (l *Likelihood) Kind() string { return l.kind }
+
+// Operator returns A.
+func (l *Likelihood) Operator() LinearOperator { return l.a }
+
+// LikelihoodWork is one sample's workspace: buffers, and for the full likelihood the CG
+// warm start u ≈ C(t)⁻¹(y − A x) with its images Aᵀu and A Aᵀu, carried from step to step.
+// It also counts the work done.
+type LikelihoodWork struct {
+	r, u, v, res, z, p, q []float64 // image space
+	w, tp                 []float64 // source space
+	warm                  bool
+	solves                int
+
+	// Evaluations is the number of score evaluations; Iterations the CG iterations they
+	// took in total (full only); Unconverged the evaluations that hit the iteration limit.
+	Evaluations, Iterations, Unconverged int
+}
+
+// NewWork returns a fresh workspace for one sample.
+func (l *Likelihood) NewWork() *LikelihoodWork {
+	m, n := l.a.Rows(), l.a.Cols()
+	w := &LikelihoodWork{r: make([]float64, m), w: make([]float64, n)}
+	if l.kind == LikelihoodFull {
+		w.u, w.v, w.res, w.z, w.p, w.q = make([]float64, m), make([]float64, m), make([]float64, m), make([]float64, m), make([]float64, m), make([]float64, m)
+		w.tp = make([]float64, n)
+	}
+	return w
+}
+
+// resync is how often (in solves) the full likelihood recomputes Aᵀu and A Aᵀu exactly
+// instead of carrying them along CG's updates, bounding the drift from rounding.
+const resync = 64
+
+// AddScore adds ∇x log p_t(y | x) at noise scale sigma = σ(t) to dst (source space).
+func (l *Likelihood) AddScore(dst, x []float64, sigma float64, w *LikelihoodWork) {
+	n := l.a.Cols()
+	if len(dst) != n || len(x) != n {
+		panic("infer: Likelihood.AddScore: length mismatch")
+	}
+	w.Evaluations++
+	s2 := sigma * sigma
+	r := w.r
+	l.a.Apply(r, x)
+	switch l.kind {
+	case LikelihoodPaper:
+		for i := range r {
+			r[i] = l.use[i] * (l.y[i] - r[i]) / (l.noise2[i] + s2)
+		}
+	case LikelihoodDiag:
+		for i := range r {
+			r[i] = l.use[i] * (l.y[i] - r[i]) / (l.noise2[i] + s2*l.d[i])
+		}
+	case LikelihoodFull:
+		for i := range r {
+			r[i] = l.use[i] * (l.y[i] - r[i])
+		}
+		l.solve(w, s2)
+		for i, v := range w.w {
+			dst[i] += v
+		}
+		return
+	}
+	l.a.ApplyT(w.w, r)
+	for i, v := range w.w {
+		dst[i] += v
+	}
+}
+
+// solve runs Jacobi-preconditioned CG for (Σy + s2·A Aᵀ) u = r on the used pixels,
+// starting from the previous solution, and leaves u, w = Aᵀu and v = A Aᵀu in w.
+func (l *Likelihood) solve(w *LikelihoodWork, s2 float64) {
+	if !w.warm || w.solves%resync == 0 {
+		if w.warm {
+			l.a.ApplyT(w.w, w.u)
+			l.a.Apply(w.v, w.w)
+		} else {
+			clear(w.u)
+			clear(w.v)
+			clear(w.w)
+		}
+		w.warm = true
+	}
+	w.solves++
+	res, z, p, q, u, v := w.res, w.z, w.p, w.q, w.u, w.v
+	var rz, bb float64
+	for i, ri := range w.r {
+		mi := l.use[i] / (l.noise2[i] + s2*l.d[i])
+		res[i] = ri - l.use[i]*(l.noise2[i]*u[i]+s2*v[i])
+		z[i] = mi * res[i]
+		p[i] = z[i]
+		rz += res[i] * z[i]
+		bb += ri * ri * mi
+	}
+	stop := l.tol * l.tol * bb
+	for it := 0; ; it++ {
+		if rz <= stop || bb == 0 {
+			break
+		}
+		if it == l.maxIter {
+			w.Unconverged++
+			break
+		}
+		w.Iterations++
+		l.a.ApplyT(w.tp, p)
+		l.a.Apply(q, w.tp)
+		pkp := 0.0
+		for i, pi := range p {
+			pkp += pi * l.use[i] * (l.noise2[i]*pi + s2*q[i])
+		}
+		if !(pkp > 0) {
+			break // p = 0: nothing left to do
+		}
+		alpha := rz / pkp
+		for i, pi := range p {
+			u[i] += alpha * pi
+			v[i] += alpha * q[i]
+			res[i] -= alpha * l.use[i] * (l.noise2[i]*pi + s2*q[i])
+		}
+		for k, t := range w.tp {
+			w.w[k] += alpha * t
+		}
+		rzNew := 0.0
+		for i, ri := range res {
+			zi := l.use[i] / (l.noise2[i] + s2*l.d[i]) * ri
+			z[i] = zi
+			rzNew += ri * zi
+		}
+		beta := rzNew / rz
+		rz = rzNew
+		for i := range p {
+			p[i] = z[i] + beta*p[i]
+		}
+	}
+}
