@@ -1,7 +1,6 @@
 package lens
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -155,7 +154,3 @@ func (c *Config) Mask() ([]bool, error) {
 	}
 	return m, nil
 }
-
-var errNoHDU = fitsimg.ErrNotFound
-
-func isNotFound(err error) bool { return errors.Is(err, errNoHDU) }
