@@ -16,8 +16,8 @@ import (
 
 // withKey adds a top-level key to a configuration.
 func withKey(js, kv string) string {
-	js = strings.TrimRight(js, " \n}")
-	return js + ",\n  " + kv + "\n}"
+	i := strings.LastIndex(js, "}")
+	return js[:i] + ",\n  " + kv + "\n}"
 }
 
 func writeLens(t *testing.T, dir, js string) string {
