@@ -55,7 +55,7 @@ type grid struct {
 	vals []float64
 }
 
-func (g grid) Dims() (c, r int) { return g.p.N, g.p.N }
+func (g grid) Dims() (c, r int)   { return g.p.N, g.p.N }
 func (g grid) Z(c, r int) float64 { return g.vals[r*g.p.N+c] }
 func (g grid) X(c int) float64 {
 	x0, x1 := g.p.extent()
