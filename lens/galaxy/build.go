@@ -83,8 +83,8 @@ func (p Params) components() ([]component, error) {
 			away += 0.6 * rng.NormFloat64()
 			length := uni(rng, 0.35, 0.7)
 			curl := sense * uni(rng, 1.5, 3.5) // radians over the tail's length
-			width := uni(rng, 0.025, 0.05)
-			flux := fr * uni(rng, 0.08, 0.2)
+			width := uni(rng, 0.02, 0.04)
+			flux := fr * uni(rng, 0.15, 0.35)
 			const steps = 40
 			for k := 1; k <= steps; k++ {
 				a := float64(k) / steps

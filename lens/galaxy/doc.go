@@ -9,9 +9,9 @@
 // stamp spans [-1, 1] in both axes, whatever its pixel count or pixel scale, so a galaxy
 // keeps the same shape at every resolution.
 //
-// Rendering integrates the surface brightness over each pixel by sampling it on a 2×2
-// sub-pixel grid, refined adaptively to 8×8 and then 24×24 where the sub-samples disagree
-// (steep Sérsic cores, sharp knots), so the cores of compact bulges are not aliased.
+// Rendering integrates the surface brightness over each pixel by recursive subdivision:
+// four samples per cell, split where they disagree (steep Sérsic cores, sharp knots), so
+// the cores of compact bulges are not aliased.
 //
 // The package does not import scorelens/lens (which imports it).
 package galaxy
