@@ -30,7 +30,8 @@ func (c *Config) LensHash() string {
 // (noise is drawn for every pixel, masked or not), NOISE = σ, TRUTH = source, ALPHA_X and
 // ALPHA_Y = the lens deflection (arcsec) at the observed pixel centres, PSF = the kernel
 // used (if any), MASK from the noise section (if any). The primary header gets PIXSCALE,
-// VERSION (software), LENSHASH and the grid sizes; the caller adds SEED.
+// VERSION (software), LENSHASH, OBSSIDE, SRCSIDE, SRCSCALE, SRCX0, SRCY0 and SUPERSMP;
+// the caller adds SEED.
 func Simulate(cfg *Config, source []float64, rng *rand.Rand, software string) (*Observation, error) {
 	if len(source) != cfg.SourceGrid().Len() {
 		panic(fmt.Sprintf("lens: Simulate source length %d, want %d", len(source), cfg.SourceGrid().Len()))
@@ -81,8 +82,8 @@ func Simulate(cfg *Config, source []float64, rng *rand.Rand, software string) (*
 	}
 	h := &o.Header
 	h.Set("PIXSCALE", img.Scale, "[arcsec] pixel scale of the image")
-	h.Set("NOBS", int64(n), "image pixels a side")
-	h.Set("NSRC", int64(cfg.Source.Pixels), "source pixels a side")
+	h.Set("OBSSIDE", int64(n), "no, image pixels a side")
+	h.Set("SRCSIDE", int64(cfg.Source.Pixels), "ns, source pixels a side")
 	h.Set("SRCSCALE", cfg.SourceGrid().Scale, "[arcsec] source pixel scale")
 	h.Set("SRCX0", cfg.Source.X0, "[arcsec] source grid centre x")
 	h.Set("SRCY0", cfg.Source.Y0, "[arcsec] source grid centre y")
