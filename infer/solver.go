@@ -1,0 +1,374 @@
+package infer
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// BatchScore is the score a solver integrates, ∇x log p_t(x | y), for a batch of images
+// stored one after the other in x (each of the solver's dimension n).
+type BatchScore interface {
+	Score(ctx context.Context, dst, x []float64, t float64) error
+}
+
+// Predictor advances one sample of the reverse SDE by one step.
+type Predictor interface {
+	// Step moves x from time t to t − dt (dt > 0) given the score at (x, t) and a standard
+	// normal draw z. It writes the noise-free update into mean and the full update into x.
+	Step(x, mean, score, z []float64, sde VESDE, t, dt float64)
+}
+
+// Corrector refines one sample at a fixed time with one step of an MCMC kernel that
+// leaves p_t invariant.
+type Corrector interface {
+	// Correct updates x in place given its score at time t and a standard normal draw z,
+	// writing the noise-free update into mean.
+	Correct(x, mean, score, z []float64, snr float64)
+}
+
+// EulerMaruyama is the paper's solver (eq. 20): x ← x + g(t)²·dt·score + g(t)·√dt·z.
+type EulerMaruyama struct{}
+
+// Step implements Predictor.
+func (EulerMaruyama) Step(x, mean, score, z []float64, sde VESDE, t, dt float64) {
+	g2dt := sde.G2(t) * dt
+	sd := math.Sqrt(g2dt)
+	for i := range x {
+		m := x[i] + g2dt*score[i]
+		mean[i] = m
+		x[i] = m + sd*z[i]
+	}
+}
+
+// ReverseDiffusion is the reverse-diffusion predictor of Song et al. (2021), the
+// ancestral discretisation of the VE SDE on its own noise levels:
+// x ← x + (σ(t)² − σ(t−dt)²)·score + √(σ(t)² − σ(t−dt)²)·z.
+type ReverseDiffusion struct{}
+
+// Step implements Predictor.
+func (ReverseDiffusion) Step(x, mean, score, z []float64, sde VESDE, t, dt float64) {
+	s0, s1 := sde.Sigma(t), sde.Sigma(t-dt)
+	G2 := s0*s0 - s1*s1
+	sd := math.Sqrt(G2)
+	for i := range x {
+		m := x[i] + G2*score[i]
+		mean[i] = m
+		x[i] = m + sd*z[i]
+	}
+}
+
+// Langevin is the Langevin corrector of Song et al. (2021): with the step size chosen from
+// the signal-to-noise ratio, ε = 2·(snr·‖z‖/‖score‖)², x ← x + ε·score + √(2ε)·z.
+type Langevin struct{}
+
+// Correct implements Corrector.
+func (Langevin) Correct(x, mean, score, z []float64, snr float64) {
+	var gn, zn float64
+	for i := range score {
+		gn += score[i] * score[i]
+		zn += z[i] * z[i]
+	}
+	if gn == 0 {
+		copy(mean, x)
+		return
+	}
+	eps := 2 * snr * snr * zn / gn
+	sd := math.Sqrt(2 * eps)
+	for i := range x {
+		m := x[i] + eps*score[i]
+		mean[i] = m
+		x[i] = m + sd*z[i]
+	}
+}
+
+var (
+	regMu      sync.RWMutex
+	predictors = map[string]Predictor{"em": EulerMaruyama{}, "rd": ReverseDiffusion{}}
+	correctors = map[string]Corrector{"none": nil, "langevin": Langevin{}}
+)
+
+// RegisterPredictor adds a predictor under name (replacing any of that name).
+func RegisterPredictor(name string, p Predictor) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	predictors[name] = p
+}
+
+// RegisterCorrector adds a corrector under name; a nil Corrector means "no correction".
+func RegisterCorrector(name string, c Corrector) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	correctors[name] = c
+}
+
+// PredictorNames and CorrectorNames list the registered names, sorted.
+func PredictorNames() []string { return names(predictors) }
+
+// CorrectorNames lists the registered correctors, sorted.
+func CorrectorNames() []string { return names(correctors) }
+
+func names[T any](m map[string]T) []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SolverOptions configures Solve.
+type SolverOptions struct {
+	SDE       VESDE
+	Steps     int     // N: the time grid is t_i = 1 − i/N, i = 0…N−1, each step dt = 1/N
+	Predictor string  // registered predictor name ("em", "rd")
+	Corrector string  // registered corrector name ("none", "langevin"); "" = "none"
+	SNR       float64 // Langevin signal-to-noise ratio (0: DefaultSNR)
+	// CorrectorSteps is the number of corrector steps before each predictor step (0: 1).
+	CorrectorSteps int
+	// NoDenoise keeps the noise of the final predictor step; by default the last step
+	// returns its noise-free mean, as score_sde's denoise option does.
+	NoDenoise bool
+	// Workers bounds the goroutines used per step (0: GOMAXPROCS).
+	Workers int
+	// Progress, if set, is called after every step with the number of steps done.
+	Progress func(done, total int)
+}
+
+// DefaultSNR is the Langevin corrector's default signal-to-noise ratio.
+const DefaultSNR = 0.1
+
+// Validate checks the options and resolves the names.
+func (o *SolverOptions) resolve() (Predictor, Corrector, error) {
+	if err := o.SDE.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if o.Steps < 1 {
+		return nil, nil, fmt.Errorf("steps must be at least 1, got %d", o.Steps)
+	}
+	regMu.RLock()
+	p, okP := predictors[o.Predictor]
+	cname := o.Corrector
+	if cname == "" {
+		cname = "none"
+	}
+	c, okC := correctors[cname]
+	regMu.RUnlock()
+	if !okP || p == nil {
+		return nil, nil, fmt.Errorf("unknown predictor %q (want %s)", o.Predictor, strings.Join(PredictorNames(), ", "))
+	}
+	if !okC {
+		return nil, nil, fmt.Errorf("unknown corrector %q (want %s)", o.Corrector, strings.Join(CorrectorNames(), ", "))
+	}
+	if c != nil && !(o.SNR >= 0) {
+		return nil, nil, fmt.Errorf("snr must be non-negative, got %g", o.SNR)
+	}
+	return p, c, nil
+}
+
+// Check validates the options without running anything.
+func (o SolverOptions) Check() error {
+	_, _, err := o.resolve()
+	return err
+}
+
+// SampleRNG returns the random stream of sample index under seed. Every draw a sample
+// needs (its p₁ start and every step's noise) comes from this stream in a fixed order, so
+// a sample does not depend on the batch or shard it is computed in.
+func SampleRNG(seed uint64, index int) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, uint64(index)))
+}
+
+// Solve draws len(rngs) samples of dimension n = len(x)/len(rngs) by integrating the
+// reverse SDE from t = 1 to t = 0 with the given score, and leaves them in x. Sample b
+// starts from p₁ = N(0, σmax² I) drawn from rngs[b] and takes every later draw from it
+// too. The context is checked between steps.
+func Solve(ctx context.Context, score BatchScore, x []float64, rngs []*rand.Rand, opt SolverOptions) error {
+	pred, corr, err := opt.resolve()
+	if err != nil {
+		return err
+	}
+	B := len(rngs)
+	if B == 0 || len(x)%B != 0 {
+		panic("infer: Solve: x does not hold len(rngs) samples")
+	}
+	n := len(x) / B
+	snr := opt.SNR
+	if snr == 0 {
+		snr = DefaultSNR
+	}
+	csteps := opt.CorrectorSteps
+	if csteps <= 0 {
+		csteps = 1
+	}
+	if corr == nil {
+		csteps = 0
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	sub := func(v []float64, b int) []float64 { return v[b*n : (b+1)*n] }
+	parallel(B, workers, func(b int) { opt.SDE.SamplePrior(sub(x, b), rngs[b]) })
+	sc := make([]float64, len(x))
+	mean := make([]float64, len(x))
+	z := make([]float64, len(x))
+	draw := func(b int) {
+		zb := sub(z, b)
+		for i := range zb {
+			zb[i] = rngs[b].NormFloat64()
+		}
+	}
+	N := opt.Steps
+	dt := 1 / float64(N)
+	for i := 0; i < N; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t := 1 - float64(i)*dt
+		for c := 0; c < csteps; c++ {
+			if err := score.Score(ctx, sc, x, t); err != nil {
+				return err
+			}
+			parallel(B, workers, func(b int) {
+				draw(b)
+				corr.Correct(sub(x, b), sub(mean, b), sub(sc, b), sub(z, b), snr)
+			})
+		}
+		if err := score.Score(ctx, sc, x, t); err != nil {
+			return err
+		}
+		last := i == N-1
+		parallel(B, workers, func(b int) {
+			draw(b)
+			xb := sub(x, b)
+			pred.Step(xb, sub(mean, b), sub(sc, b), sub(z, b), opt.SDE, t, dt)
+			if last && !opt.NoDenoise {
+				copy(xb, sub(mean, b))
+			}
+		})
+		if opt.Progress != nil {
+			opt.Progress(i+1, N)
+		}
+	}
+	return nil
+}
+
+// parallel runs f(0…n−1) on up to workers goroutines. Each index is handled by exactly
+// one call, so results that depend only on the index are deterministic.
+func parallel(n, workers int, f func(int)) {
+	if workers > n {
+		workers = n
+	}
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	next := 0
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Posterior is the score of the diffused posterior as the paper approximates it (eq. 5):
+// the prior score plus the convolved likelihood score.
+type Posterior struct {
+	Prior      ScoreModel  // required; a SigmaScorer is evaluated in float64 per sample
+	Likelihood *Likelihood // nil: sample the prior
+	SDE        VESDE       // maps t to σ(t) for the likelihood (and SigmaScorer priors)
+	Workers    int         // goroutines (0: GOMAXPROCS)
+}
+
+// NewBatch returns the BatchScore for b samples, with a fresh likelihood workspace (CG
+// warm start) for each.
+func (p *Posterior) NewBatch(b int) *PosteriorBatch {
+	pb := &PosteriorBatch{p: p, b: b}
+	if p.Likelihood != nil {
+		pb.works = make([]*LikelihoodWork, b)
+		for i := range pb.works {
+			pb.works[i] = p.Likelihood.NewWork()
+		}
+	}
+	return pb
+}
+
+// PosteriorBatch is the posterior score of one batch; it implements BatchScore.
+type PosteriorBatch struct {
+	p        *Posterior
+	b        int
+	works    []*LikelihoodWork
+	x32, s32 []float32
+	t32      []float32
+}
+
+// Works returns the per-sample likelihood workspaces (nil without a likelihood).
+func (pb *PosteriorBatch) Works() []*LikelihoodWork { return pb.works }
+
+// Score implements BatchScore.
+func (pb *PosteriorBatch) Score(ctx context.Context, dst, x []float64, t float64) error {
+	p := pb.p
+	c, h, w := p.Prior.Shape()
+	n := c * h * w
+	if len(x) != pb.b*n || len(dst) != len(x) {
+		panic("infer: PosteriorBatch.Score: batch shape mismatch")
+	}
+	sigma := p.SDE.Sigma(t)
+	workers := p.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	ss, analytic := p.Prior.(SigmaScorer)
+	if !analytic {
+		if pb.x32 == nil {
+			pb.x32, pb.s32, pb.t32 = make([]float32, len(x)), make([]float32, len(x)), make([]float32, pb.b)
+		}
+		for i, v := range x {
+			pb.x32[i] = float32(v)
+		}
+		for i := range pb.t32 {
+			pb.t32[i] = float32(t)
+		}
+		if err := p.Prior.Score(ctx, pb.s32, pb.x32, pb.t32); err != nil {
+			return fmt.Errorf("prior score at t=%g: %w", t, err)
+		}
+	}
+	parallel(pb.b, workers, func(b int) {
+		xb, db := x[b*n:(b+1)*n], dst[b*n:(b+1)*n]
+		if analytic {
+			ss.ScoreSigma(db, xb, sigma)
+		} else {
+			for i, v := range pb.s32[b*n : (b+1)*n] {
+				db[i] = float64(v)
+			}
+		}
+		if p.Likelihood != nil {
+			p.Likelihood.AddScore(db, xb, sigma, pb.works[b])
+		}
+	})
+	return nil
+}
