@@ -1,0 +1,145 @@
+package net
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"gorgonia.org/tensor"
+
+	"scorelens/trainer/ncsnpp"
+)
+
+func build(t testing.TB, preset string) *ncsnpp.Graph {
+	c, err := ncsnpp.Preset(preset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := ncsnpp.Build(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func fill(r *rand.Rand, d any, s float64) {
+	switch v := d.(type) {
+	case []float32:
+		for i := range v {
+			v[i] = float32(s * r.NormFloat64())
+		}
+	case []float64:
+		for i := range v {
+			v[i] = s * r.NormFloat64()
+		}
+	}
+}
+
+// The whole tiny network in float64 with random (not near-zero) weights, so every layer
+// matters: the gradient of the DSM loss with respect to one element of each of a spread of
+// parameters against a central difference (h = 1e-5; relative tolerance 1e-5 of
+// max(|∂L|, 1e-3·max|∂L|), the rounding error of a loss of O(10²) over 2h being ≈ 1e-9).
+func TestTinyGradientFiniteDifference(t *testing.T) {
+	d := build(t, "tiny")
+	n, err := New(d, 2, tensor.Float64, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for i, p := range d.Params {
+		s := 0.3
+		if p.Init.Kind == "fan_avg_uniform" {
+			s = math.Sqrt(2 / float64(p.Init.FanIn+p.Init.FanOut))
+		}
+		if p.Name == "temb.fourier.W" {
+			s = 16
+		}
+		fill(r, n.Values[i].Data(), s)
+		if p.Init.Kind == "ones" {
+			for j, v := range n.Values[i].Data().([]float64) {
+				n.Values[i].Data().([]float64)[j] = 1 + v
+			}
+		}
+	}
+	fill(r, n.X.Data(), 1)
+	fill(r, n.Z.Data(), 1)
+	copy(n.T.Data().([]float64), []float64{0.3, 0.8})
+	m := n.Machine()
+	defer m.Close()
+	run := func() float64 {
+		m.Reset()
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		return n.Loss.Value().Data().(float64)
+	}
+	run()
+	if s := n.Score.Shape(); s[0] != 2 || s[1] != 1 || s[2] != 16 || s[3] != 16 {
+		t.Fatalf("score shape %v", s)
+	}
+	grads := make([][]float64, len(n.Grads))
+	gmax := 0.0
+	for i, g := range n.Grads {
+		if g != nil {
+			grads[i] = append([]float64(nil), g.Value().Data().([]float64)...)
+			for _, v := range grads[i] {
+				gmax = max(gmax, math.Abs(v))
+			}
+		}
+	}
+	const h = 1e-5
+	checked := 0
+	for i, p := range d.Params {
+		if !p.Trainable || i%5 != 0 {
+			continue
+		}
+		v := n.Values[i].Data().([]float64)
+		e := r.IntN(len(v))
+		old := v[e]
+		v[e] = old + h
+		lp := run()
+		v[e] = old - h
+		lm := run()
+		v[e] = old
+		num := (lp - lm) / (2 * h)
+		a := grads[i][e]
+		if math.Abs(num-a) > 1e-5*max(math.Abs(a), 1e-3*gmax) {
+			t.Errorf("%s[%d]: analytic %.8g, finite difference %.8g", p.Name, e, a, num)
+		}
+		checked++
+	}
+	t.Logf("checked %d parameters, max |grad| %.3g", checked, gmax)
+}
+
+// The paper preset builds and runs one forward pass at 256×256, batch 1.
+func TestPaperForward(t *testing.T) {
+	if testing.Short() {
+		t.Skip("paper forward pass (531 GFLOP) skipped in -short mode")
+	}
+	d := build(t, "paper")
+	n, err := New(d, 1, tensor.Float32, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.SetParams(d.Init(rand.New(rand.NewPCG(1, 1))))
+	fill(rand.New(rand.NewPCG(2, 2)), n.X.Data(), 1)
+	n.T.Data().([]float32)[0] = 0.5
+	m := n.Machine()
+	defer m.Close()
+	start := time.Now()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	s := n.Score.Value().Shape()
+	if len(s) != 4 || s[0] != 1 || s[1] != 1 || s[2] != 256 || s[3] != 256 {
+		t.Fatalf("score shape %v", s)
+	}
+	for _, v := range n.Score.Value().Data().([]float32) {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			t.Fatal("non-finite score")
+		}
+	}
+	t.Logf("paper forward at 256×256: %v, %.1f GFLOP/s", el, d.ForwardFLOPs()/el.Seconds()/1e9)
+}
