@@ -92,28 +92,44 @@ func (k *Kernel) normalise() {
 // Convolve writes into dst the zero-padded "same" convolution of the n×n image src with
 // the kernel: dst[j,i] = Σ K[v,u]·src[j−(v−H/2), i−(u−W/2)], with src = 0 outside the
 // image. dst and src must not overlap. It panics on length mismatch.
-func (k *Kernel) Convolve(dst, src []float64, n int) {
+func (k *Kernel) Convolve(dst, src []float64, n int) { k.apply(dst, src, n, -1) }
+
+// Correlate is the adjoint of Convolve: dst[j,i] = Σ K[v,u]·src[j+(v−H/2), i+(u−W/2)],
+// zero outside the image. dst and src must not overlap. It panics on length mismatch.
+func (k *Kernel) Correlate(dst, src []float64, n int) { k.apply(dst, src, n, +1) }
+
+// apply computes dst[j,i] = Σ K[v,u]·src[j+sgn·(v−cy), i+sgn·(u−cx)] over the offsets
+// that stay inside the image.
+func (k *Kernel) apply(dst, src []float64, n, sgn int) {
 	if len(dst) != n*n || len(src) != n*n {
-		panic("lens: Kernel.Convolve length mismatch")
+		panic("lens: Kernel convolution length mismatch")
 	}
 	cx, cy := k.W/2, k.H/2
 	for j := 0; j < n; j++ {
-		for i := 0; i < n; i++ {
-			s := 0.0
-			for v := 0; v < k.H; v++ {
-				jj := j - (v - cy)
-				if jj < 0 || jj >= n {
+		row := dst[j*n : (j+1)*n]
+		clear(row)
+		for v := 0; v < k.H; v++ {
+			jj := j + sgn*(v-cy)
+			if jj < 0 || jj >= n {
+				continue
+			}
+			srow := src[jj*n : (jj+1)*n]
+			for u := 0; u < k.W; u++ {
+				kv := k.Data[v*k.W+u]
+				if kv == 0 {
 					continue
 				}
-				for u := 0; u < k.W; u++ {
-					ii := i - (u - cx)
-					if ii < 0 || ii >= n {
-						continue
-					}
-					s += k.Data[v*k.W+u] * src[jj*n+ii]
+				off := sgn * (u - cx) // dst[i] += kv·srow[i+off] for 0 ≤ i+off < n
+				lo, hi := max(0, -off), min(n, n-off)
+				if lo >= hi {
+					continue
+				}
+				d, s := row[lo:hi], srow[lo+off:hi+off]
+				s = s[:len(d)]
+				for i := range d {
+					d[i] += kv * s[i]
 				}
 			}
-			dst[j*n+i] = s
 		}
 	}
 }
