@@ -8,11 +8,14 @@ import (
 	"sync"
 )
 
-// Operator is the forward operator A of SPEC §4, y = A x, stored as a sparse matrix in
-// compressed sparse rows together with its transpose (compressed sparse columns), so
-// that both Apply and the exact adjoint ApplyT are allocation-free gathers. Rows are image
-// pixels j*no+i, columns source pixels j*ns+i. An Operator is read-only after
-// construction and safe for concurrent use.
+// Operator is the forward operator A of SPEC §4, y = A x, assembled once as a sparse
+// matrix in compressed sparse rows together with its transpose (compressed sparse
+// columns). Without a PSF, Apply and the exact adjoint ApplyT are allocation-free gathers
+// over these arrays; with a PSF they use the factorisation A = K P (sparse pooled ray
+// tracing P, then the dense kernel convolution K; ApplyT is Pᵀ after the correlation Kᵀ),
+// which is exact to rounding and several times faster. Rows are image pixels j*no+i,
+// columns source pixels j*ns+i. An Operator is read-only after construction and safe for
+// concurrent use.
 type Operator struct {
 	src, img Grid
 	k        int
