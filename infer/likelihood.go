@@ -29,7 +29,7 @@ var LikelihoodNames = []string{LikelihoodPaper, LikelihoodDiag, LikelihoodFull}
 
 // CG defaults for the full likelihood.
 const (
-	DefaultCGTol     = 1e-3
+	DefaultCGTol     = 1e-2
 	DefaultCGMaxIter = 200
 )
 
