@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"scorelens/infer/figure"
 	"scorelens/lens"
 	"scorelens/lens/galaxy"
 )
@@ -24,6 +25,7 @@ func init() {
 			&cli.StringFlag{Name: "source", Usage: "source: a FITS image or a built-in galaxy `NAME`", Value: lens.DefaultSource},
 			&cli.Uint64Flag{Name: "seed", Usage: "noise seed", Value: 1},
 			&cli.StringFlag{Name: "out", Usage: "observation `FILE` to write (FITS)", Required: true},
+			&cli.StringFlag{Name: "png", Usage: "also draw the source, model and observation into `FILE` (PNG)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -33,7 +35,15 @@ func init() {
 			if err != nil {
 				return err
 			}
-			// Previews of o (e.g. a --png of OBS/MODEL/TRUTH) belong here.
+			if png := c.String("png"); png != "" {
+				cfg, err := lens.LoadConfig(c.String("lens"))
+				if err != nil {
+					return err
+				}
+				if err := figure.Observation(png, o, cfg); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(c.App.Writer, "wrote %s: %d×%d image (%.4g\"/pixel), source %s on %d×%d, seed %d\n",
 				c.String("out"), o.N, o.N, o.PixScale, c.String("source"), o.TruthN, o.TruthN, c.Uint64("seed"))
 			return nil

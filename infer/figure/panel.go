@@ -217,7 +217,7 @@ func square(pl *plot.Plot, c draw.Canvas) draw.Canvas {
 }
 
 // Render draws panels in a grid of cols columns (rows as needed) and writes a PNG, each
-// tile size×size points plus room for colour bars.
+// tile size×size points plus room for colour bars. A zero Panel leaves its tile blank.
 func Render(path string, panels []Panel, cols int, size vg.Length) (err error) {
 	if len(panels) == 0 {
 		panic("figure: no panels")
@@ -244,6 +244,9 @@ func Render(path string, panels []Panel, cols int, size vg.Length) (err error) {
 	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(4), PadY: vg.Points(4),
 		PadTop: vg.Points(2), PadBottom: vg.Points(2), PadLeft: vg.Points(2), PadRight: vg.Points(2)}
 	for k := range panels {
+		if panels[k].N == 0 {
+			continue // a blank tile
+		}
 		if err := panels[k].draw(tiles.At(dc, k%cols, k/cols)); err != nil {
 			return fmt.Errorf("could not draw %q: %w", path, err)
 		}
@@ -293,3 +296,5 @@ func Grid(path string, images [][]float64, n, cols int, titles []string) error {
 	}
 	return Render(path, panels, cols, size)
 }
+
+func colorRGB(r, g, b uint8) color.Color { return color.RGBA{R: r, G: g, B: b, A: 255} }
