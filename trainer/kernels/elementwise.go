@@ -16,6 +16,10 @@ func SiLU[T Float](y, x []T) {
 	if len(y) != len(x) {
 		panic("kernels: silu length mismatch")
 	}
+	if y32, ok := any(y).([]float32); ok {
+		silu32(y32, any(x).([]float32))
+		return
+	}
 	chunks(len(x), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			v := float64(x[i])
@@ -28,6 +32,10 @@ func SiLU[T Float](y, x []T) {
 func SiLUBackward[T Float](dx, x, dy []T) {
 	if len(dx) != len(x) || len(dy) != len(x) {
 		panic("kernels: silu length mismatch")
+	}
+	if dx32, ok := any(dx).([]float32); ok {
+		siluBackward32(dx32, any(x).([]float32), any(dy).([]float32))
+		return
 	}
 	chunks(len(x), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
