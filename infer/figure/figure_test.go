@@ -70,7 +70,7 @@ func TestPanelsWithColorBars(t *testing.T) {
 	panels := []Panel{
 		{Title: "source", Data: gaussian(24, 3, 5), N: 24, Extent: [4]float64{-1.5, 1.5, -1.5, 1.5}, ColorBar: true},
 		{Title: "residual", Data: res, N: 24, Extent: [4]float64{-3, 3, -3, 3}, Scale: Diverging, ColorBar: true,
-			Lines: [][]Point{{{-1, -1}, {1, 1}}}},
+			Lines: [][]Point{{{X: -1, Y: -1}, {X: 1, Y: 1}}}},
 	}
 	if err := Render(path, panels, 2, 160); err != nil {
 		t.Fatal(err)

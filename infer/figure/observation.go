@@ -16,10 +16,14 @@ func extent(g lens.Grid) [4]float64 {
 // image grid, each with a colour bar in data units.
 func Observation(path string, obs *lens.Observation, cfg *lens.Config) error {
 	img := cfg.ImageGrid()
+	crit, caus, err := Curves(cfg)
+	if err != nil {
+		return err
+	}
 	var panels []Panel
 	if obs.Truth != nil {
 		panels = append(panels, Panel{Title: "true source", Data: obs.Truth, N: obs.TruthN,
-			Extent: extent(cfg.SourceGrid()), ColorBar: true})
+			Extent: extent(cfg.SourceGrid()), ColorBar: true, Lines: caus, LineCol: causticColor})
 	}
 	if obs.Model != nil {
 		panels = append(panels, Panel{Title: "noise-free model A·x", Data: obs.Model, N: obs.N,
@@ -35,6 +39,19 @@ func Observation(path string, obs *lens.Observation, cfg *lens.Config) error {
 			}
 		}
 	}
-	panels = append(panels, Panel{Title: title, Data: obs.Data, N: obs.N, Extent: extent(img), ColorBar: true})
+	panels = append(panels, Panel{Title: title, Data: obs.Data, N: obs.N, Extent: extent(img), ColorBar: true,
+		Lines: crit, LineCol: causticColor})
 	return Render(path, panels, len(panels), 200)
+}
+
+// Curves returns the critical curves of the lens in cfg, traced on the image grid
+// supersampled four times, and its caustics.
+func Curves(cfg *lens.Config) (critical, caustics [][]Point, err error) {
+	d, err := cfg.Deflector()
+	if err != nil {
+		return nil, nil, err
+	}
+	g := cfg.ImageGrid()
+	crit := lens.CriticalCurves(d, lens.NewGrid(4*g.N, g.FOV(), g.X0, g.Y0))
+	return crit, lens.Caustics(d, crit), nil
 }

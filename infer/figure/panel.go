@@ -16,6 +16,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"scorelens/lens"
 )
 
 // Scale is how pixel values map to colours.
@@ -48,7 +50,7 @@ type Panel struct {
 }
 
 // Point is a position in the panel's coordinates (arcsec).
-type Point struct{ X, Y float64 }
+type Point = lens.Point
 
 type grid struct {
 	p    *Panel
