@@ -73,6 +73,9 @@ func (s *sersic) eval(x, y float64) float64 {
 		r = math.Sqrt(u*u + v*v)
 	} else {
 		r = math.Pow(math.Pow(math.Abs(u), s.boxy)+math.Pow(math.Abs(v), s.boxy), 1/s.boxy)
+		if s.n == 0.5 && r > 4*s.re {
+			return 0 // exp(-b (r/re)²) < 1e-16 of the centre: bars end
+		}
 	}
 	t := r / s.re
 	var p float64
@@ -82,7 +85,11 @@ func (s *sersic) eval(x, y float64) float64 {
 	case 0.5:
 		p = t * t
 	default:
-		p = math.Pow(t, s.invN)
+		if t == 0 {
+			p = 0
+		} else {
+			p = math.Exp(s.invN * math.Log(t)) // t^(1/n), cheaper than math.Pow
+		}
 	}
 	return s.amp * math.Exp(-s.b*p)
 }
@@ -132,8 +139,8 @@ func (d *disc) eval(x, y float64) float64 {
 		lr := math.Log(math.Max(r, 1e-6) / d.h)
 		phi := float64(d.arms) * (theta - lr*d.cotPitch - d.phase + d.armWobble*math.Sin(d.armWobbleFreq*lr))
 		s := 0.5 * (1 + math.Cos(phi))
-		if d.armPow != 1 {
-			s = math.Pow(s, d.armPow)
+		if d.armPow != 1 && s > 0 {
+			s = math.Exp(d.armPow * math.Log(s))
 		}
 		ramp := 1 - math.Exp(-(r*r)/(d.rIn*d.rIn))
 		c := d.contrast * ramp
