@@ -158,6 +158,11 @@ func ConvBackwardData[T Float](dx, w, dy []T, s ConvShape) {
 }
 
 // ConvBackwardFilter computes dw = ∂L/∂w from x and dy (overwriting dw).
+//
+// The result is bit-for-bit independent of the number of workers and of how the goroutines
+// are scheduled (a resumed training run must repeat an unbroken one exactly): each batch
+// item's filter gradient goes to its own buffer (item 0 straight into dw) and the buffers
+// are summed in item order.
 func ConvBackwardFilter[T Float](dw, x, dy []T, s ConvShape) {
 	s.checkLens(len(x), len(dw), len(dy))
 	ho, wo := s.Out()
@@ -169,13 +174,11 @@ func ConvBackwardFilter[T Float](dw, x, dy []T, s ConvShape) {
 		cols = workerBufs[T](nw, kk*n)
 		defer putBufs(cols)
 	}
-	// Worker 0 accumulates into dw itself, the others into scratch, summed at the end.
-	acc := make([][]T, nw)
-	acc[0] = dw
-	for i := 1; i < nw; i++ {
-		acc[i] = getBuf[T](len(dw))
+	var part []T
+	if s.B > 1 {
+		part = getBuf[T]((s.B - 1) * len(dw))
+		defer putBuf(part)
 	}
-	used := make([]bool, nw)
 	parallelFor(s.B, func(wk, b int) {
 		xb := x[b*s.Cin*s.H*s.W : (b+1)*s.Cin*s.H*s.W]
 		dyb := dy[b*s.Cout*n : (b+1)*s.Cout*n]
@@ -184,25 +187,26 @@ func ConvBackwardFilter[T Float](dw, x, dy []T, s ConvShape) {
 			col = cols[wk]
 			im2col(col, xb, s)
 		}
-		var beta T
-		if used[wk] {
-			beta = 1
+		acc := dw
+		if b > 0 {
+			acc = part[(b-1)*len(dw) : b*len(dw)]
 		}
-		used[wk] = true
-		Gemm(false, true, s.Cout, kk, n, 1, dyb, n, col, n, beta, acc[wk], kk)
+		Gemm(false, true, s.Cout, kk, n, 1, dyb, n, col, n, 0, acc, kk)
 	})
-	if !used[0] {
-		clear(dw)
+	if s.B == 1 {
+		return
 	}
-	for i := 1; i < nw; i++ {
-		if used[i] {
-			a := acc[i]
-			for j := range dw {
-				dw[j] += a[j]
+	const chunk = 4096
+	parallelFor((len(dw)+chunk-1)/chunk, func(_, c int) {
+		lo, hi := c*chunk, min(len(dw), (c+1)*chunk)
+		d := dw[lo:hi]
+		for b := 1; b < s.B; b++ {
+			p := part[(b-1)*len(dw)+lo : (b-1)*len(dw)+hi]
+			for i := range d {
+				d[i] += p[i]
 			}
 		}
-		putBuf(acc[i])
-	}
+	})
 }
 
 // BiasBackward computes db[c] = Σ_{b,pixels} dy[b,c,·] for a [B, C, N] gradient (overwriting db).
