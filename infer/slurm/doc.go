@@ -1,6 +1,6 @@
 // Package slurm writes the SLURM batch script that spreads one posterior run of
-// `scorelens sample` over many jobs: a job array with one shard (`--shard k/n`) per task,
-// each writing OUT_DIR/shard-NNN.fits, and a merge job (`scorelens merge`) that runs once
+// `scorelens sample` over many jobs: a job array with one shard per task (task k runs
+// `--shard k/n`, k = 1…n, as sample numbers its shards) writing OUT_DIR/shard-00k.fits, and a merge job (`scorelens merge`) that runs once
 // every shard has succeeded (`--dependency=afterok`).
 //
 // The script is submitted with one command, either

@@ -45,6 +45,9 @@ var (
 	flagsRE = regexp.MustCompile(`^--?([A-Za-z0-9][A-Za-z0-9-]*)(=.*)?$`)
 )
 
+// Shards are numbered from 1, as `scorelens sample --shard k/n` numbers them (1 ≤ k ≤ n):
+// array task k runs shard k/n and writes ShardFile(dir, k).
+
 // ShardFile is the name of shard k's file in dir: dir/shard-NNN.fits (k zero-padded to at
 // least three digits, so that the files sort in shard order).
 func ShardFile(dir string, k int) string {
@@ -177,12 +180,13 @@ func (j *Job) Script() ([]byte, error) {
 	p("# Written by `scorelens slurm` %s. Submit it with ONE of\n", j.Version)
 	p("#     bash %s      submits the shard array and the merge job, prints their IDs\n", "THIS_FILE")
 	p("#     sbatch %s    submits the shard array; its first task submits the merge job\n", "THIS_FILE")
-	p("# Shards:  %s/shard-NNN.fits (a requeued or resubmitted shard resumes its file)\n", j.OutDir)
+	p("# Shards:  %s/shard-NNN.fits, NNN = 001 to %03d = the array task = sample's --shard k\n", j.OutDir, j.Shards)
+	p("#          (a requeued or resubmitted shard resumes its file)\n")
 	p("# Logs:    %s/\n", logs)
 	p("# Result:  %s (after every shard succeeded)\n", j.Merged)
 	p("#\n")
 	p("#SBATCH --job-name=%s\n", name)
-	p("#SBATCH --array=0-%d\n", j.Shards-1)
+	p("#SBATCH --array=1-%d\n", j.Shards)
 	p("#SBATCH --chdir=%s\n", sbatchQuote(j.WorkDir))
 	p("#SBATCH --output=%s\n", sbatchQuote(filepath.Join(logs, "shard-%3a.out")))
 	p("#SBATCH --open-mode=append\n")
@@ -217,7 +221,7 @@ func (j *Job) Script() ([]byte, error) {
 	p("sample_args=(%s)\n", QuoteAll(args))
 	// The merge job: every shard file by name, so that a missing one is reported by name.
 	merge := []string{j.Binary, "merge"}
-	for k := 0; k < j.Shards; k++ {
+	for k := 1; k <= j.Shards; k++ {
 		merge = append(merge, ShardFile(j.OutDir, k))
 	}
 	merge = append(merge, "--out", j.Merged)

@@ -96,14 +96,14 @@ func TestScriptDirectives(t *testing.T) {
 		edit      func(*Job)
 		want, not []string
 	}{
-		{"cpu", func(j *Job) {}, []string{"--array=0-3", "--job-name=scorelens", "--ntasks=1", "--open-mode=append"},
+		{"cpu", func(j *Job) {}, []string{"--array=1-4", "--job-name=scorelens", "--ntasks=1", "--open-mode=append"},
 			[]string{"--gres=gpu:1", "--partition=", "--time=", "--mem=", "--account=", "--cpus-per-task="}},
 		{"paper", func(j *Job) {
 			j.Samples, j.Shards, j.GPU = 320, 80, true
 			j.Partition, j.Time, j.Mem, j.Account, j.CPUsPerTask, j.JobName = "gpu,gpu-long", "04:00:00", "16G", "astro_1", 4, "lens42"
-		}, []string{"--array=0-79", "--gres=gpu:1", "--partition=gpu,gpu-long", "--time=04:00:00", "--mem=16G",
+		}, []string{"--array=1-80", "--gres=gpu:1", "--partition=gpu,gpu-long", "--time=04:00:00", "--mem=16G",
 			"--account=astro_1", "--cpus-per-task=4", "--job-name=lens42"}, nil},
-		{"one shard", func(j *Job) { j.Shards = 1 }, []string{"--array=0-0"}, nil},
+		{"one shard", func(j *Job) { j.Shards = 1 }, []string{"--array=1-1"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := testJob("/data/run")
@@ -300,7 +300,7 @@ func TestScriptRuns(t *testing.T) {
 		t.Fatalf("merge command: %v: %s", err, out)
 	}
 	wantMerge := []string{"scorelens", "merge"}
-	for k := range 4 {
+	for k := 1; k <= 4; k++ {
 		wantMerge = append(wantMerge, ShardFile(j.OutDir, k))
 	}
 	if c := calls(); len(c) != 1 || !reflect.DeepEqual(c[0], append(wantMerge, "--out", j.Merged)) {
@@ -335,8 +335,8 @@ func TestScriptRuns(t *testing.T) {
 	if len(c) != 2 || !reflect.DeepEqual(c[0][:len(c[0])-1], merge("300")) || !reflect.DeepEqual(c[1], shard(3, false)) {
 		t.Fatalf("first task of sbatch job.sh ran %q", c)
 	}
-	runScript(t, script, env, append(task, "SLURM_ARRAY_TASK_ID=0")...)
-	if c := calls(); len(c) != 1 || !reflect.DeepEqual(c[0], shard(0, false)) {
+	runScript(t, script, env, append(task, "SLURM_ARRAY_TASK_ID=1")...)
+	if c := calls(); len(c) != 1 || !reflect.DeepEqual(c[0], shard(1, false)) {
 		t.Fatalf("second task of sbatch job.sh ran %q, want only its shard", c)
 	}
 
@@ -375,7 +375,7 @@ func TestWriteScriptDefaults(t *testing.T) {
 		"scorelens=" + Quote(exe) + "\n",
 		"out_dir=" + Quote(filepath.Join(dir, "run", "out")) + "\n",
 		"merged=" + Quote(filepath.Join(dir, "run", "out", "posterior.fits")) + "\n",
-		"#SBATCH --array=0-1\n",
+		"#SBATCH --array=1-2\n",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("script lacks %q", want)

@@ -2,9 +2,9 @@
 # A stand-in for the scorelens binary in the SLURM test, for the job mechanics alone.
 #   stand-in.sh sample ARGS... --samples S --shard k/n [--resume] --out FILE
 #     writes FILE: its arguments, one per line between "args" and "end", then one line
-#     "sample i" for each index i of shard k (the contiguous slice [k*S/n, (k+1)*S/n)).
+#     "sample i" for each index i of shard k, as sample slices: i mod n = k-1 (1 <= k <= n).
 #   stand-in.sh merge FILE... --out OUT
-#     writes OUT: the "sample" lines of every FILE, in argument order.
+#     writes OUT: the "sample" lines of every FILE, sorted by index.
 set -eu
 cmd=$1
 shift
@@ -25,10 +25,11 @@ sample)
     shift
   done
   k=${shard%/*} n=${shard#*/}
-  i=$((k * samples / n))
-  while [ "$i" -lt $(((k + 1) * samples / n)) ]; do
+  [ "$k" -ge 1 ] && [ "$k" -le "$n" ] || { echo "stand-in: bad --shard $shard" >&2; exit 2; }
+  i=$((k - 1))
+  while [ "$i" -lt "$samples" ]; do
     echo "sample $i" >> "${TMPDIR:-/tmp}/stand-in.$$"
-    i=$((i + 1))
+    i=$((i + n))
   done
   mv "${TMPDIR:-/tmp}/stand-in.$$" "$out"
   ;;
@@ -43,7 +44,8 @@ merge)
     esac
     shift
   done
-  mv "$tmp" "$out"
+  sort -n -k 2 "$tmp" > "$out"
+  rm -f "$tmp"
   ;;
 *)
   echo "stand-in: unknown command $cmd" >&2
