@@ -44,6 +44,9 @@ func (c *cluster) waitJobs(t *testing.T, ctx context.Context, prefix string, wan
 			if f[1] != "N/A" {
 				key += "_" + f[1]
 			}
+			for states[key] != "" { // a second job of the same name, e.g. a merge job submitted twice
+				key += "+"
+			}
 			states[key] = f[2]
 			done = done && terminal[f[2]]
 		}
