@@ -138,11 +138,11 @@ func (r Report) WriteTo(w io.Writer) (int64, error) {
 		p("metadata    %s = %s\n", k, r.Metadata[k])
 	}
 	p("size        %d nodes, %d parameters\n", r.Nodes, r.Parameters)
-	flops := fmt.Sprintf("%.4g GFLOP per forward pass at batch 1", float64(r.FLOPs)/1e9)
-	if len(r.ByOp) > 0 {
+	flops := flopString(r.FLOPs) + " per forward pass at batch 1"
+	if len(r.ByOp) > 0 && r.FLOPs > 0 {
 		var parts []string
 		for _, op := range sortedKeysI64(r.ByOp) {
-			parts = append(parts, fmt.Sprintf("%s %.3g", op, float64(r.ByOp[op])/1e9))
+			parts = append(parts, fmt.Sprintf("%s %.1f%%", op, 100*float64(r.ByOp[op])/float64(r.FLOPs)))
 		}
 		flops += " (" + strings.Join(parts, ", ") + ")"
 	}
@@ -171,10 +171,25 @@ func (r Report) WriteTo(w io.Writer) (int64, error) {
 	if c.TimeInput == TimeT && (c.NetSigmaMin*c.DataScale != c.SigmaMin || c.NetSigmaMax*c.DataScale != c.SigmaMax) {
 		p("; the network's t spans σ ∈ [%g, %g] model units", c.NetSigmaMin, c.NetSigmaMax)
 	}
-	p("\n            data scale %g (%s): the network sees x/%g and its score is divided by %g\n", c.DataScale, o["data-scale"], c.DataScale, c.DataScale)
+	p("\n            data scale %g (%s)", c.DataScale, o["data-scale"])
+	if c.DataScale != 1 {
+		p(": the network sees x/%g and its score is divided by %g", c.DataScale, c.DataScale)
+	}
+	p("\n")
 	p("runtime     %s\n", r.Runtime)
 	n, err := io.WriteString(w, b.String())
 	return int64(n), err
+}
+
+// flopString prints a FLOP count with a unit that suits it.
+func flopString(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.4g GFLOP", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.4g MFLOP", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%d FLOP", n)
 }
 
 func describeTime(s string) string {

@@ -97,9 +97,11 @@ func Init(explicit string) (path, version string, err error) {
 		return env.path, env.version, env.err
 	}
 	env.done = true
+	// The runtime's own log would add lines to the one-line errors that report its
+	// failures; only fatal messages are printed.
 	env.path = want
 	onnxruntime.SetSharedLibraryPath(want)
-	if e := onnxruntime.InitializeEnvironment(onnxruntime.WithLogLevelError()); e != nil {
+	if e := onnxruntime.InitializeEnvironment(onnxruntime.WithLogLevelFatal()); e != nil {
 		env.err = fmt.Errorf("%w %s (set %s to libonnxruntime.so, or run `make deps`): %v", ErrNoLibrary, want, LibraryEnv, oneLine(e.Error()))
 		return want, "", env.err
 	}

@@ -12,10 +12,7 @@ import (
 	"time"
 
 	"scorelens/export/onnxbuild"
-	"scorelens/infer"
 )
-
-var _ infer.ScoreModel = (*Model)(nil)
 
 // wantScore is the exact score of the physical Gaussian N(ds·m, ds²s²) at physical noise
 // scale σ: −(x − ds·m)/(ds²s² + σ²).

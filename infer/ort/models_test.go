@@ -6,7 +6,10 @@ import (
 	"strconv"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"scorelens/export/onnxbuild"
+	"scorelens/export/onnxpb"
 )
 
 // The analytic Gaussian test model: a prior N(m, s² I) on 1×h×w images, whose VE-SDE
@@ -98,4 +101,12 @@ func requireORT(t testing.TB) {
 	if _, _, err := Init(""); err != nil {
 		t.Skipf("ONNX Runtime not available, skipping (run `make test`, which fetches it, or set ORT_LIB): %v", err)
 	}
+}
+
+// cloneVI returns a copy of value info v renamed to name with channel dimension ch.
+func cloneVI(v *onnxpb.ValueInfoProto, name string, ch int64) *onnxpb.ValueInfoProto {
+	c := proto.Clone(v).(*onnxpb.ValueInfoProto)
+	c.Name = proto.String(name)
+	c.GetType().GetTensorType().GetShape().GetDim()[1].Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: ch}
+	return c
 }
