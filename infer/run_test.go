@@ -59,7 +59,7 @@ func TestRunEndToEnd(t *testing.T) {
 	for _, prior := range []string{"white:sigma=0.5", "grf:sigma=0.5,index=3,scale=0.5"} {
 		o := base
 		o.Prior = prior
-		o.Out = filepath.Join(dir, "post.fits")
+		o.Out = filepath.Join(dir, "post-"+prior[:3]+".fits")
 		if err := Run(context.Background(), o); err != nil {
 			t.Fatalf("%s: %v", prior, err)
 		}
@@ -67,7 +67,7 @@ func TestRunEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := strings.Join(names, ","); got != "SAMPLES,MEAN,STD,PRED,RESID,CHI2NU,INDEX" {
+		if got := strings.Join(names, ","); got != "SAMPLES,MEAN,STD,PRED,RESID,CHI2NU,INDEX,INPUTS" {
 			t.Errorf("HDUs %s", got)
 		}
 		s, err := fitsimg.ReadImage(o.Out, "SAMPLES")
@@ -98,7 +98,7 @@ func TestRunEndToEnd(t *testing.T) {
 		// The same samples whatever the batch size (SAMPLES is float32 on disk: compare
 		// the stored values).
 		o2 := o
-		o2.Batch, o2.Out = 5, filepath.Join(dir, "post2.fits")
+		o2.Batch, o2.Out = 5, filepath.Join(dir, "post2-"+prior[:3]+".fits")
 		if err := Run(context.Background(), o2); err != nil {
 			t.Fatal(err)
 		}
