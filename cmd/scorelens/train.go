@@ -1,0 +1,55 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"scorelens/trainer/train"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "train",
+		Usage: "train the NCSN++ score prior by denoising score matching on a data-set cube",
+		UsageText: "scorelens train --data train.fits --preset small --max-time 10m --out run/\n" +
+			"   scorelens train --out run/ --resume --max-time 2h",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data", Usage: "FITS cube of training images (scorelens dataset); on --resume, default the checkpoint's"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "run folder: checkpoint.ckpt, hparams.json, loss.csv"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its checkpoint"},
+			&cli.StringFlag{Name: "preset", Usage: "network preset: tiny, small or paper (default small)"},
+			&cli.StringFlag{Name: "config", Usage: "network configuration JSON (ncsnpp config, or a run's hparams.json)"},
+			&cli.IntFlag{Name: "batch", Usage: "batch size (default 16)"},
+			&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate after warm-up (default 2e-4)"},
+			&cli.IntFlag{Name: "warmup", Usage: "learning-rate warm-up steps (default 5000; 0: none)"},
+			&cli.Float64Flag{Name: "grad-clip", Usage: "global gradient-norm clip (default 1; 0: none)"},
+			&cli.Float64Flag{Name: "ema", Usage: "EMA rate of the weights (default 0.999)"},
+			&cli.BoolFlag{Name: "augment", Usage: "random flips and right-angle rotations of the training images"},
+			&cli.Int64Flag{Name: "steps", Usage: "stop after this many updates in all (default: no limit)"},
+			&cli.DurationFlag{Name: "max-time", Usage: "stop after this much wall time, e.g. 10m or 2h (default: no limit)"},
+			&cli.DurationFlag{Name: "ckpt-every", Value: train.DefaultCkptEvery, Usage: "periodic checkpoint interval"},
+			&cli.Uint64Flag{Name: "seed", Usage: "random seed (default 1)"},
+			&cli.Float64Flag{Name: "sigma-max", Usage: "σmax of the VE SDE (default: the largest distance between two training images)"},
+			&cli.Float64Flag{Name: "sigma-min", Usage: "σmin of the VE SDE (default 0.01, for images normalised to peak ~1)"},
+			&cli.IntFlag{Name: "threads", Usage: "worker threads (default: all CPUs)"},
+			&cli.BoolFlag{Name: "quiet", Usage: "no progress display"},
+		},
+		Action: func(c *cli.Context) error {
+			warmup, clip := c.Int("warmup"), c.Float64("grad-clip")
+			if c.IsSet("warmup") && warmup == 0 {
+				warmup = -1 // explicitly none
+			}
+			if c.IsSet("grad-clip") && clip == 0 {
+				clip = -1
+			}
+			return train.Run(c.Context, train.Options{
+				Data: c.String("data"), Out: c.String("out"), Resume: c.Bool("resume"),
+				Preset: c.String("preset"), ConfigFile: c.String("config"),
+				SigmaMax: c.Float64("sigma-max"), SigmaMin: c.Float64("sigma-min"),
+				HParams: train.HParams{Batch: c.Int("batch"), LR: c.Float64("lr"), Warmup: warmup,
+					GradClip: clip, EMADecay: c.Float64("ema"), Seed: c.Uint64("seed"), Augment: c.Bool("augment")},
+				Steps: c.Int64("steps"), MaxTime: c.Duration("max-time"), CkptEvery: c.Duration("ckpt-every"),
+				Threads: c.Int("threads"), Quiet: c.Bool("quiet"), Version: version,
+			}, c.App.Writer)
+		},
+	})
+}

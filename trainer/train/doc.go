@@ -1,0 +1,47 @@
+// Package train trains the NCSN++ score model (scorelens/trainer/ncsnpp, run by
+// scorelens/trainer/net) by denoising score matching under the VE SDE, eq. 3 of Adam et al.
+// 2022: for an image x, t ~ U(ε, 1) (ε = 1e-5), z ~ N(0, I) and x̃ = x + σ(t)·z, the loss is
+// ½‖σ(t)·s_θ(x̃, t) + z‖² summed over pixels and averaged over the batch (λ(t) = σ(t)², the
+// reference's reduce_mean=False).
+//
+// Optimiser (score_sde_pytorch's optimization_manager): Adam (lr 2e-4, β (0.9, 0.999), ε
+// 1e-8) with the learning rate ramped linearly over the first Warmup steps (lr·min(1,
+// (k+1)/Warmup) at the k-th update, counted from 0, so that the first update is not
+// wasted), gradients clipped to a global norm of 1, and an exponential moving average of
+// the weights with rate 0.999 warmed up as the reference's ExponentialMovingAverage with
+// num_updates (rate min(0.999, (1+n)/(10+n)) at the n-th update). The EMA weights are the
+// ones to sample with and to export.
+//
+// Noise scales: σmax is the largest Euclidean distance between two training images (the
+// paper's rule, §3, infer.SigmaMaxFromData) unless given; σmin defaults to 0.01, chosen
+// for 64×64 images normalised to a peak of about 1 (the noise then sits well below the
+// faintest structure worth modelling, about 1% of the peak, the σN of the paper's figure 1
+// setting); the paper used 1e-4 for its own data.
+//
+// Data order and randomness: each epoch visits every image once in a permutation drawn from
+// (seed, epoch); t, z and the optional dihedral augmentation (random flips and right-angle
+// rotations, the 8 symmetries of the square) come from one PCG source whose state is saved
+// in every checkpoint. Every kernel sums in a fixed order, so a run stopped and resumed
+// repeats an unbroken one bit for bit (for the same build and BLAS).
+//
+// A run folder holds checkpoint.ckpt (the latest checkpoint), hparams.json (RunInfo: the
+// model configuration, training hyper-parameters, data set identity and how σmax was
+// chosen; rewritten with every checkpoint) and loss.csv (columns step, time_s, loss, lr,
+// grad_norm, ema_loss: one row per update, the loss of that update's batch, the learning
+// rate it used, the gradient norm before clipping, and a 0.99 moving average of the loss).
+//
+// # Checkpoint format
+//
+// One file: magic "SLCKPT\x00\x01", a uint64 little-endian header length, a JSON header
+// (format, software version, the ncsnpp.Config, its SHA-256 (ConfigHash), hyper-parameters,
+// data set identity with the SHA-256 of the data file, step, elapsed time, the PCG state and
+// a table of tensors with name, kind, shape, byte offset and count), the tensors as
+// little-endian float32 arrays, and the SHA-256 of everything before it. Kinds: "weight" and
+// "ema" for every parameter of the network, "adam_m" and "adam_v" for the trainable ones.
+// Checkpoints are written atomically (temporary file, fsync, rename).
+//
+// Readers (the ONNX exporter) call LoadCheckpoint(path), which verifies the checksum and
+// that the tensors are exactly those of the network its Config describes, then
+// ncsnpp.Build(ck.Config) for the graph and ck.Values(graph, KindEMA) for the EMA weights in
+// graph.Params order (or ck.EMA[name]).
+package train
