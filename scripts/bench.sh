@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The benchmark table printed by `make bench`.
+#
+# Each section runs its benchmarks and prints rows with `row NAME VALUE UNIT`; to add
+# rows, append a section below (keep the heavy runs short: the machine may be shared, so
+# compare only numbers measured in the same run, such as the ratio below).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+
+row() { printf '%-52s %12s  %s\n' "$1" "$2" "$3"; }
+# metric OUTPUT BENCH UNIT: the value reported with UNIT on BENCH's line of go test -bench output.
+metric() {
+	awk -v b="$2" -v u="$3" 'index($1, b) == 1 { for (i = 3; i <= NF; i++) if ($i == u) { print $(i - 1); exit } }' <<<"$1"
+}
+
+row "benchmark" "value" "unit"
+row "---------" "-----" "----"
+
+# --- trainer: a whole training step (batch, forward, backward, Adam, EMA) ---------------
+# small preset, batch 16, float32, all CPUs; the 1024x1024 float32 matrix product through
+# the same OpenBLAS (all CPUs) is measured in the same process.
+out=$($GO test -run '^$' -bench 'TrainStep/small/B16$' -benchtime "${BENCH_TRAIN_STEPS:-8}x" ./trainer/train)
+b=BenchmarkTrainStep/small/B16
+ns=$(metric "$out" "$b" ns/op)
+row "train small B16: step time" "$(awk -v n="$ns" 'BEGIN { printf "%.3f", n / 1e9 }')" "s"
+row "train small B16: training step rate" "$(metric "$out" "$b" GFLOP/s)" "GFLOP/s"
+row "1024^2 float32 matmul, same BLAS, same run" "$(metric "$out" "$b" matmul-GFLOP/s)" "GFLOP/s"
+row "train small B16: ratio (target >= 0.40)" "$(metric "$out" "$b" ratio)" ""
+row "train small B16: images" "$(metric "$out" "$b" img/s)" "img/s"
+row "train small B16: peak resident memory" "$(metric "$out" "$b" peak-RSS-MiB)" "MiB"
