@@ -269,6 +269,9 @@ func Run(ctx context.Context, o RunOptions) error {
 		base := unitsDone
 		so := sopt
 		so.Progress = func(step, nsteps int) {
+			if step == nsteps {
+				return // reported once the batch is on disk
+			}
 			bar.Update(progress.State{Done: base + int64(step)*int64(len(idx)), Total: total, Batch: b + 1, Batches: batches,
 				Step: step, Steps: nsteps, Samples: len(done), SamplesTotal: len(indices)})
 		}

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -20,7 +24,13 @@ func init() {
 			"(Adam et al. 2022). --prior takes an analytic Gaussian prior: white:sigma=S[,mean=M] or\n" +
 			"grf:sigma=S,index=A[,mean=M][,scale=L] (L in arcsec, default a quarter of the source field).\n" +
 			"Defaults: --sigma-max sqrt(2 tr Σx + |m|²) of the prior, --sigma-min 1e-3 × min(prior σ,\n" +
-			"smallest noise σ), --steps auto = technique 2 of Song & Ermon at p = 0.99.",
+			"smallest noise σ), --steps auto = technique 2 of Song & Ermon at p = 0.99.\n\n" +
+			"The output is rewritten (atomically) after every batch, so a killed run keeps its finished\n" +
+			"batches; --resume continues it and ends with exactly the file an unbroken run writes (same\n" +
+			"machine and --batch). A file of another run is never overwritten without --force; a file of\n" +
+			"the same run needs --resume (continue) or --force (start over). SIGINT/SIGTERM stop after the\n" +
+			"batch in flight (a second one abandons it) and say how to resume. Progress goes to stderr: a\n" +
+			"bar on a terminal, a line every 10% or 30 s otherwise, nothing with --quiet.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "prior", Usage: "analytic prior `SPEC` (white:... or grf:...)"},
 			&cli.StringFlag{Name: "model", Usage: "score model `FILE` (ONNX; not available yet)"},
@@ -41,6 +51,8 @@ func init() {
 			&cli.Float64Flag{Name: "cg-tol", Usage: "relative CG tolerance of --likelihood full", Value: infer.DefaultCGTol},
 			&cli.BoolFlag{Name: "no-denoise", Usage: "keep the noise of the final step"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the --out file of this run (start it when absent)"},
+			&cli.BoolFlag{Name: "force", Usage: "replace an --out file that is not a posterior of this run"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -73,13 +85,34 @@ func init() {
 					return fmt.Errorf("sample: --%s must be positive, got %g", f, c.Float64(f))
 				}
 			}
-			return infer.Run(c.Context, infer.RunOptions{
+			// The first SIGINT/SIGTERM cancels c.Context (main): finish the batch in flight.
+			// A second one abandons it.
+			ctx, abort := context.WithCancel(context.WithoutCancel(c.Context))
+			defer abort()
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			go func() {
+				for n := 0; ; {
+					select {
+					case <-sigs:
+						if n++; n == 2 {
+							abort()
+							return
+						}
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+			return infer.Run(ctx, infer.RunOptions{
 				Lens: c.String("lens"), Obs: c.String("obs"), Out: c.String("out"),
 				Prior: c.String("prior"), Likelihood: c.String("likelihood"),
 				Predictor: c.String("predictor"), Corrector: c.String("corrector"), SNR: c.Float64("snr"),
 				Steps: steps, SigmaMin: c.Float64("sigma-min"), SigmaMax: c.Float64("sigma-max"),
 				Samples: c.Int("samples"), Batch: c.Int("batch"), Seed: c.Uint64("seed"),
 				Shard: k, Shards: n, CGTol: c.Float64("cg-tol"), NoDenoise: c.Bool("no-denoise"),
+				Resume: c.Bool("resume"), Force: c.Bool("force"), Stop: c.Context.Done(),
 				Software: version, Log: log,
 			})
 		},
