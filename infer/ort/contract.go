@@ -276,6 +276,11 @@ func (f *modelFile) resolve(opt Options) (Conventions, error) {
 			return c, fmt.Errorf("%s %q is %s; the contract needs float32", tt.what, tt.t.Name, tt.t.Type)
 		}
 		if tt.t.Dims == nil {
+			if tt.what == "output" {
+				// Some exporters leave the output's shape undeclared; the runtime checks
+				// it against the output tensor at the first forward pass.
+				continue
+			}
 			return c, fmt.Errorf("%s %q has no declared shape; the contract needs %s", tt.what, tt.t.Name, tt.want)
 		}
 		if len(tt.t.Dims) != tt.rank {
@@ -286,6 +291,9 @@ func (f *modelFile) resolve(opt Options) (Conventions, error) {
 
 	// Batch axis: dynamic, or fixed at 1 (then run one image at a time).
 	for _, tt := range []Tensor{x, tin, out} {
+		if len(tt.fixed) == 0 {
+			continue
+		}
 		if b := tt.fixed[0]; b > 1 {
 			return c, fmt.Errorf("%q has a fixed batch size of %d; export it with a dynamic batch axis (or batch 1)", tt.Name, b)
 		} else if b == 1 {
@@ -311,7 +319,7 @@ func (f *modelFile) resolve(opt Options) (Conventions, error) {
 		case g <= 0:
 			v = 0
 		}
-		if o := int(out.fixed[i+1]); o > 0 && v > 0 && o != v {
+		if len(out.fixed) == 4 && out.fixed[i+1] > 0 && v > 0 && int(out.fixed[i+1]) != v {
 			return c, fmt.Errorf("output %q is [%s] but input %q is [%s]", out.Name, strings.Join(out.Dims, ", "), x.Name, strings.Join(x.Dims, ", "))
 		}
 		switch i {

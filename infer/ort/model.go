@@ -69,6 +69,7 @@ type Model struct {
 
 type batchBufs struct {
 	x, t, out *onnxruntime.Tensor[float32]
+	ran       bool // a forward pass has run with these shapes
 }
 
 // ParseDevice reads "cpu", "cuda" or "cuda:N"; it returns whether CUDA is asked for and
@@ -310,9 +311,18 @@ func (m *Model) forward(ctx context.Context, bb *batchBufs, dst, x, t []float32)
 		m.runOpts.Terminate()
 		close(terminated)
 	})
-	err := m.withSignals(func() error {
+	run := func() error {
 		return m.sess.RunWithOptions([]onnxruntime.Value{bb.x, bb.t}, []onnxruntime.Value{bb.out}, m.runOpts)
-	})
+	}
+	var err error
+	if bb.ran {
+		err = run()
+	} else {
+		// The first pass at a shape is where CUDA and cuDNN initialise (and may install
+		// their signal handlers).
+		err = m.withSignals(run)
+		bb.ran = err == nil
+	}
 	if !stop() {
 		// Terminate was called (or is being): wait for it, then clear the flag so that the
 		// session can run again.
