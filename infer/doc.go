@@ -19,7 +19,21 @@
 //     Solve, which integrates the reverse SDE for a batch of samples, each with its own
 //     random stream that depends only on (seed, sample index).
 //   - Run: the whole `scorelens sample` command (read the lens and the observation, sample,
-//     write the posterior file of SPEC §5 atomically after every batch).
+//     write the posterior file of SPEC §5 atomically after every batch). The prior is an
+//     analytic spec (RunOptions.Prior) or any ScoreModel (RunOptions.Model, a ModelPrior
+//     carrying its name, SHA-256 and σ defaults: where the ONNX model plugs in). Resume
+//     continues a file of the same run; a file of another run is never overwritten without
+//     Force; closing RunOptions.Stop finishes the batch in flight, cancelling ctx abandons it.
+//   - Merge: the shard files of one run into the file an unsharded run writes
+//     (`scorelens merge`), refusing mixed, duplicated, missing and incomplete shards.
+//
+// The posterior file (SPEC §5) holds SAMPLES (float32, ordered by sample index), MEAN, STD,
+// PRED, RESID, CHI2NU, INDEX and a table INPUTS (ROLE, PATH, SHA256 of the lens file and the
+// observation: what Merge reads to recompute PRED and RESID). MEAN, STD and CHI2NU are
+// computed from the float32 values SAMPLES stores, so a file's summaries are a function of
+// its SAMPLES alone: written in one go, resumed or merged, the bytes are the same. The
+// header's FINGERPR is the SHA-256 of every setting that determines the samples except
+// the shard and the batch size (samples do not depend on either).
 //
 // Units: source and image pixels are surface brightness in the observation's units; σ(t),
 // σmin, σmax and the noise σ are in the same units; diffusion time t is dimensionless in
