@@ -66,7 +66,7 @@ func TestRunWithModel(t *testing.T) {
 	}{
 		"other image size": {func(o *RunOptions) { o.Model = &ModelPrior{Score: float32Model{bad}, Name: "big.onnx", SHA256: "x"} },
 			"model big.onnx works on 1×32×32 images but the lens file's source grid is 1×16×16"},
-		"no sigma max": {func(o *RunOptions) { m := *model; m.SigmaMax = 0; o.Model = &m }, "--sigma-max"},
+		"no sigma max":    {func(o *RunOptions) { m := *model; m.SigmaMax = 0; o.Model = &m }, "--sigma-max"},
 		"model and prior": {func(o *RunOptions) { o.Prior = "white:sigma=1" }, "exactly one"},
 	} {
 		o := o
