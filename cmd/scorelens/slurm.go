@@ -14,7 +14,7 @@ func init() {
 			"   [--mem 8G] [--cpus-per-task N] [--account A] [--binary PATH] --out-dir DIR -- SAMPLE-FLAGS > job.sh\n" +
 			"bash job.sh    (or: sbatch job.sh)",
 		Description: "Writes to stdout a batch script whose array task k runs\n" +
-			"  scorelens sample SAMPLE-FLAGS --samples S --shard k/N [--resume] --out DIR/shard-NNN.fits\n" +
+			"  scorelens sample SAMPLE-FLAGS --samples S --shard k/N --resume --out DIR/shard-NNN.fits\n" +
 			"and a merge job (scorelens merge ... --out DIR/posterior.fits) that runs after every shard\n" +
 			"succeeded. `bash job.sh` submits both and prints their job IDs; `sbatch job.sh` submits the\n" +
 			"array and its first task submits the merge job. Relative paths in SAMPLE-FLAGS are relative\n" +

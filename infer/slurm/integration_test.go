@@ -1,9 +1,9 @@
 package slurm
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,7 +144,7 @@ func standInRuns(t *testing.T, ctx context.Context, c *cluster) {
 					t.Fatal(err)
 				}
 				args, _, _ := strings.Cut(string(b), "\nend\n")
-				wantArgs := append(append([]string{"args"}, sampleArgs...), "--samples", "10", "--shard", fmt.Sprintf("%d/4", k), "--out", ShardFile(j.OutDir, k))
+				wantArgs := append(append([]string{"args"}, sampleArgs...), "--samples", "10", "--shard", fmt.Sprintf("%d/4", k), "--resume", "--out", ShardFile(j.OutDir, k))
 				if got := strings.Split(args, "\n"); !reflect.DeepEqual(got, wantArgs) {
 					t.Errorf("shard %d ran with %q, want %q", k, got, wantArgs)
 				}
@@ -219,71 +219,81 @@ func posteriorRun(t *testing.T, ctx context.Context, c *cluster) {
 	t.Logf("unsharded run of 8 samples: %.1f s", time.Since(t1).Seconds())
 	ref := readImage(t, filepath.Join(work, "unsharded.fits"), "SAMPLES")
 
-	j := Job{Samples: 8, Shards: 4, Binary: bin, OutDir: filepath.Join(work, "shards"), WorkDir: work,
-		JobName: "posterior", Time: "5:00", SampleArgs: args}
-	j.Merged = filepath.Join(work, "posterior.fits")
-	var script strings.Builder
-	if err := WriteScript(&script, j); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(work, "job.sh")
-	if err := os.WriteFile(path, []byte(script.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	hasMerge := exec.CommandContext(ctx, bin, "merge", "--help").Run() == nil
-	t2 := time.Now()
-	out, err := c.command(ctx, "bash", path).CombinedOutput()
-	if err != nil || !submittedRE.Match(out) {
-		t.Fatalf("bash job.sh: %v: %s", err, out)
-	}
-	states := c.waitJobs(t, ctx, j.JobName, 5)
-	t.Logf("4 shards and the merge job done in %.1f s after submission", time.Since(t2).Seconds())
-	if !hasMerge {
-		// `scorelens merge` has not landed yet: its job fails; the shards are checked alone.
-		t.Logf("this scorelens has no merge command yet: merge job %s; checking the shards one by one", states[j.JobName+"-merge"])
-		delete(states, j.JobName+"-merge")
-	}
-	requireCompleted(t, states, filepath.Join(j.OutDir, "logs"))
-
-	n := ref.Axes[0] * ref.Axes[1]
-	seen := map[int]bool{}
-	for k := 1; k <= 4; k++ {
-		f := ShardFile(j.OutDir, k)
-		s := readImage(t, f, "SAMPLES")
-		idx := readImage(t, f, "INDEX")
-		if got, _ := s.Header.String("SHARD"); got != fmt.Sprintf("%d/4", k) {
-			t.Errorf("%s: SHARD %q, want %d/4", filepath.Base(f), got, k)
+	// submit writes the script for job name and runs `bash job.sh`; the jobs must complete.
+	submit := func(name string) {
+		t.Helper()
+		j := Job{Samples: 8, Shards: 4, Binary: bin, OutDir: filepath.Join(work, "shards"), WorkDir: work,
+			JobName: name, Time: "5:00", SampleArgs: args, Merged: filepath.Join(work, "posterior.fits")}
+		var script strings.Builder
+		if err := WriteScript(&script, j); err != nil {
+			t.Fatal(err)
 		}
-		if len(idx.Data) != 2 {
-			t.Fatalf("%s holds %d samples, want 2", filepath.Base(f), len(idx.Data))
+		path := filepath.Join(work, name+".sh")
+		if err := os.WriteFile(path, []byte(script.String()), 0o644); err != nil {
+			t.Fatal(err)
 		}
-		for p, v := range idx.Data {
-			i := int(v)
-			seen[i] = true
-			if i%4 != k-1 {
-				t.Errorf("%s holds sample %d, which belongs to shard %d", filepath.Base(f), i, i%4+1)
+		t0 := time.Now()
+		out, err := c.command(ctx, "bash", path).CombinedOutput()
+		if err != nil || !submittedRE.Match(out) {
+			t.Fatalf("bash %s.sh: %v: %s", name, err, out)
+		}
+		states := c.waitJobs(t, ctx, name, 5)
+		requireCompleted(t, states, filepath.Join(j.OutDir, "logs"))
+		if len(states) != 5 {
+			t.Fatalf("jobs %v, want 4 shards and one merge", states)
+		}
+		t.Logf("%s: 4 shards and the merge job done in %.1f s after submission", name, time.Since(t0).Seconds())
+	}
+	check := func() {
+		t.Helper()
+		dir := filepath.Join(work, "shards")
+		n := ref.Axes[0] * ref.Axes[1]
+		seen := map[int]bool{}
+		for k := 1; k <= 4; k++ {
+			f := ShardFile(dir, k)
+			s := readImage(t, f, "SAMPLES")
+			idx := readImage(t, f, "INDEX")
+			if got, _ := s.Header.String("SHARD"); got != fmt.Sprintf("%d/4", k) {
+				t.Errorf("%s: SHARD %q, want %d/4", filepath.Base(f), got, k)
 			}
-			if !reflect.DeepEqual(s.Data[p*n:(p+1)*n], ref.Data[i*n:(i+1)*n]) {
-				t.Errorf("%s: sample %d differs from the unsharded run", filepath.Base(f), i)
+			if len(idx.Data) != 2 {
+				t.Fatalf("%s holds %d samples, want 2", filepath.Base(f), len(idx.Data))
+			}
+			for p, v := range idx.Data {
+				i := int(v)
+				seen[i] = true
+				if i%4 != k-1 {
+					t.Errorf("%s holds sample %d, which belongs to shard %d", filepath.Base(f), i, i%4+1)
+				}
+				if !reflect.DeepEqual(s.Data[p*n:(p+1)*n], ref.Data[i*n:(i+1)*n]) {
+					t.Errorf("%s: sample %d differs from the unsharded run", filepath.Base(f), i)
+				}
 			}
 		}
-	}
-	if len(seen) != 8 {
-		t.Errorf("the shards hold samples %v, want 0..7", seen)
-	}
-	if hasMerge {
-		m := readImage(t, j.Merged, "SAMPLES")
+		if len(seen) != 8 {
+			t.Errorf("the shards hold samples %v, want 0..7", seen)
+		}
+		// merge promises the unsharded run's file; at least its samples and their mean.
+		merged := filepath.Join(work, "posterior.fits")
+		m := readImage(t, merged, "SAMPLES")
 		if !reflect.DeepEqual(m.Axes, ref.Axes) || !reflect.DeepEqual(m.Data, ref.Data) {
 			t.Errorf("merged SAMPLES (axes %v) differ from the unsharded run's (axes %v)", m.Axes, ref.Axes)
 		}
-		mm, rm := readImage(t, j.Merged, "MEAN"), readImage(t, filepath.Join(work, "unsharded.fits"), "MEAN")
-		for i := range rm.Data {
-			// The same samples summed in the same order: equal up to float32 storage.
-			if d := math.Abs(mm.Data[i] - rm.Data[i]); d > 1e-6*math.Max(1, math.Abs(rm.Data[i])) {
-				t.Fatalf("merged MEAN[%d] = %g, unsharded %g", i, mm.Data[i], rm.Data[i])
-			}
+		mm, rm := readImage(t, merged, "MEAN"), readImage(t, filepath.Join(work, "unsharded.fits"), "MEAN")
+		if !reflect.DeepEqual(mm.Data, rm.Data) {
+			t.Errorf("merged MEAN differs from the unsharded run's")
+		}
+		a, err1 := os.ReadFile(merged)
+		b, err2 := os.ReadFile(filepath.Join(work, "unsharded.fits"))
+		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+			t.Errorf("merged file is not byte-identical to the unsharded run's (%d and %d bytes)", len(a), len(b))
 		}
 	}
+	submit("posterior")
+	check()
+	// Submitted again, every task resumes a complete shard and the merge repeats.
+	submit("again")
+	check()
 	t.Logf("posterior: %.1f s in all", time.Since(t0).Seconds())
 }
 

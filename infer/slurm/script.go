@@ -32,6 +32,9 @@ type Job struct {
 
 	SampleArgs []string // arguments of `scorelens sample`, without --samples, --shard, --resume, --out
 
+	// Every task runs sample with --resume: a requeued or resubmitted task continues its
+	// shard file (sample starts the file when it is absent).
+
 	Version string // software version, written into the script's header comment
 }
 
@@ -274,11 +277,10 @@ if [[ -n ${SLURM_ARRAY_TASK_ID:-} ]]; then
     fi
   fi
   out=$(printf '%s/shard-%03d.fits' "$out_dir" "$k")
-  resume=()
-  if [[ -e $out ]]; then resume=(--resume); fi
   echo "scorelens: shard $k/$shards on $(hostname) -> $out"
+  # --resume continues the file of a requeued or resubmitted task, and starts it when absent.
   exec "$scorelens" sample ${sample_args[@]+"${sample_args[@]}"} --samples "$samples" \
-    --shard "$k/$shards" ${resume[@]+"${resume[@]}"} --out "$out"
+    --shard "$k/$shards" --resume --out "$out"
 elif [[ -n ${SLURM_JOB_ID:-} ]]; then
   echo "scorelens: this job is not an array task; submit the script with sbatch or run it with bash" >&2
   exit 2

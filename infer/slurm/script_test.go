@@ -266,13 +266,9 @@ func TestScriptRuns(t *testing.T) {
 	if err := os.WriteFile(script, s, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	shard := func(k int, resume bool) []string {
+	shard := func(k int) []string {
 		c := append([]string{"scorelens", "sample"}, j.SampleArgs...)
-		c = append(c, "--samples", "8", "--shard", fmt.Sprintf("%d/4", k))
-		if resume {
-			c = append(c, "--resume")
-		}
-		return append(c, "--out", ShardFile(j.OutDir, k))
+		return append(c, "--samples", "8", "--shard", fmt.Sprintf("%d/4", k), "--resume", "--out", ShardFile(j.OutDir, k))
 	}
 	merge := func(array string) []string {
 		return []string{"sbatch", "--parsable", "--job-name=scorelens-merge", "--ntasks=1", "--chdir=" + dir,
@@ -310,19 +306,8 @@ func TestScriptRuns(t *testing.T) {
 	// A task of that array runs its shard and submits nothing.
 	task := []string{"SLURM_JOB_ID=102", "SLURM_ARRAY_JOB_ID=100", "SCORELENS_MERGE_SUBMITTED=1"}
 	runScript(t, script, env, append(task, "SLURM_ARRAY_TASK_ID=2")...)
-	if c := calls(); len(c) != 1 || !reflect.DeepEqual(c[0], shard(2, false)) {
-		t.Fatalf("task 2 ran %q, want %q", c, shard(2, false))
-	}
-	// Requeued after its file exists: --resume.
-	if err := os.MkdirAll(j.OutDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(ShardFile(j.OutDir, 2), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	runScript(t, script, env, append(task, "SLURM_ARRAY_TASK_ID=2")...)
-	if c := calls(); len(c) != 1 || !reflect.DeepEqual(c[0], shard(2, true)) {
-		t.Fatalf("requeued task 2 ran %q, want %q", c, shard(2, true))
+	if c := calls(); len(c) != 1 || !reflect.DeepEqual(c[0], shard(2)) {
+		t.Fatalf("task 2 ran %q, want %q", c, shard(2))
 	}
 
 	// sbatch job.sh: the first task submits the merge job, the others do not.
@@ -332,11 +317,11 @@ func TestScriptRuns(t *testing.T) {
 	task = []string{"SLURM_JOB_ID=300", "SLURM_ARRAY_JOB_ID=300"}
 	runScript(t, script, env, append(task, "SLURM_ARRAY_TASK_ID=3")...)
 	c = calls()
-	if len(c) != 2 || !reflect.DeepEqual(c[0][:len(c[0])-1], merge("300")) || !reflect.DeepEqual(c[1], shard(3, false)) {
+	if len(c) != 2 || !reflect.DeepEqual(c[0][:len(c[0])-1], merge("300")) || !reflect.DeepEqual(c[1], shard(3)) {
 		t.Fatalf("first task of sbatch job.sh ran %q", c)
 	}
 	runScript(t, script, env, append(task, "SLURM_ARRAY_TASK_ID=1")...)
-	if c := calls(); len(c) != 1 || !reflect.DeepEqual(c[0], shard(1, false)) {
+	if c := calls(); len(c) != 1 || !reflect.DeepEqual(c[0], shard(1)) {
 		t.Fatalf("second task of sbatch job.sh ran %q, want only its shard", c)
 	}
 
