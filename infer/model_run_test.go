@@ -55,7 +55,7 @@ func TestRunWithModel(t *testing.T) {
 	m2 := *model
 	m2.SHA256 = strings.Repeat("cd", 32)
 	o2.Model, o2.Resume = &m2, true
-	if err := Run(context.Background(), o2); err == nil || !strings.Contains(err.Error(), "model toy.onnx vs toy.onnx") {
+	if err := Run(context.Background(), o2); err == nil || !strings.Contains(err.Error(), "model toy.onnx (SHA-256 abababababab… vs cdcdcdcdcdcd…)") {
 		t.Errorf("other model: %v", err)
 	}
 

@@ -146,7 +146,11 @@ func differences(a, b *runMeta, ignoreShard bool) []string {
 		d = append(d, "observation (OBSHASH)")
 	}
 	if a.ModelSHA != b.ModelSHA {
-		d = append(d, fmt.Sprintf("model %s vs %s", a.Model, b.Model))
+		if a.Model == b.Model {
+			d = append(d, fmt.Sprintf("model %s (SHA-256 %.12s… vs %.12s…)", a.Model, a.ModelSHA, b.ModelSHA))
+		} else {
+			d = append(d, fmt.Sprintf("model %s vs %s", a.Model, b.Model))
+		}
 	}
 	add("seed", a.Seed, b.Seed)
 	add("samples", a.NSamples, b.NSamples)
