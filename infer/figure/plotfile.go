@@ -48,7 +48,20 @@ func PlotFile(o PlotOptions) error {
 	primary := hdus[0].(*fitsimg.Image)
 	lensPath := o.Lens
 	if lensPath == "" {
-		lensPath, _ = primary.Header.String("LENSFILE")
+		// The sampler records the absolute paths of its inputs in the INPUTS table.
+		for _, h := range hdus {
+			if t, ok := h.(*fitsimg.Table); ok && t.Name == "INPUTS" {
+				role, ok1 := t.Column("ROLE")
+				path, ok2 := t.Column("PATH")
+				if ok1 && ok2 {
+					for i, r := range role.Data.([]string) {
+						if r == "lens" {
+							lensPath = path.Data.([]string)[i]
+						}
+					}
+				}
+			}
+		}
 		if lensPath == "" {
 			return fmt.Errorf("%s records no lens file: give --lens", o.Posterior)
 		}
