@@ -65,6 +65,10 @@ func im2col[T Float](col, x []T, s ConvShape) {
 
 // col2im adds the patch matrix col back into the image dx (which it does not clear).
 func col2im[T Float](dx, col []T, s ConvShape) {
+	if d32, ok := any(dx).([]float32); ok {
+		col2imVec(d32, any(col).([]float32), s)
+		return
+	}
 	ho, wo := s.Out()
 	k, p := s.K, s.Pad
 	n := ho * wo
@@ -214,7 +218,7 @@ func BiasBackward[T Float](db, dy []T, b, c, n int) {
 	if len(db) != c || len(dy) != b*c*n {
 		panic("kernels: bias gradient length mismatch")
 	}
-	for o := range db {
+	parallelFor(c, func(_, o int) { // each channel summed in a fixed order
 		var s float64
 		for i := 0; i < b; i++ {
 			for _, v := range dy[(i*c+o)*n : (i*c+o+1)*n] {
@@ -222,5 +226,5 @@ func BiasBackward[T Float](db, dy []T, b, c, n int) {
 			}
 		}
 		db[o] = T(s)
-	}
+	})
 }

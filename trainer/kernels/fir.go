@@ -91,10 +91,15 @@ func FIRForward[T Float](f FIR, y, x []T) {
 	nw := min(f.Planes, Workers())
 	tmp := workerBufs[T](nw, f.H*wo)
 	defer putBufs(tmp)
+	kind := f.fir4Kind()
 	parallelFor(f.Planes, func(w, p int) {
 		xp := x[p*f.H*f.W : (p+1)*f.H*f.W]
 		yp := y[p*ho*wo : (p+1)*ho*wo]
 		t := tmp[w]
+		if kind != 0 {
+			fir4Plane(f, kind, false, yp, xp, t)
+			return
+		}
 		for r := 0; r < f.H; r++ { // rows: along W
 			apply1(f, t[r*wo:], xp[r*f.W:], f.W, 1, 1)
 		}
@@ -113,10 +118,15 @@ func FIRBackward[T Float](f FIR, dx, dy []T) {
 	nw := min(f.Planes, Workers())
 	tmp := workerBufs[T](nw, f.H*wo)
 	defer putBufs(tmp)
+	kind := f.fir4Kind()
 	parallelFor(f.Planes, func(w, p int) {
 		dxp := dx[p*f.H*f.W : (p+1)*f.H*f.W]
 		dyp := dy[p*ho*wo : (p+1)*ho*wo]
 		t := tmp[w]
+		if kind != 0 {
+			fir4Plane(f, kind, true, dxp, dyp, t)
+			return
+		}
 		for c := 0; c < wo; c++ {
 			adjoint1(f, t[c:], dyp[c:], f.H, wo, wo)
 		}
