@@ -36,7 +36,7 @@
 // adds the CUDA execution provider; the library must be a CUDA build (the onnxruntime-gpu
 // wheel's), or Open says so. The CUDA provider installs signal handlers without
 // SA_ONSTACK, which would make the next signal (Ctrl-C) crash the Go runtime; every call
-// that may initialise CUDA (provider set-up, session creation, forward passes) restores
-// Go's handlers afterwards. Cancelling the context of Score terminates the running
+// that may initialise CUDA (provider set-up, session creation, the first forward pass at
+// each batch size) restores Go's handlers afterwards. Cancelling the context of Score terminates the running
 // forward pass through RunOptions.Terminate.
 package ort

@@ -110,21 +110,7 @@ func countFLOPs(g *onnxpb.GraphProto, c Conventions) (total int64, byOp map[stri
 			uncounted[n.GetDomain()+"."+op]++
 			continue
 		}
-		ins := make([][]int64, len(n.GetInput()))
-		for i, name := range n.GetInput() {
-			ins[i] = e.shape[name]
-		}
-		outs := e.infer(n, ins)
-		for i, name := range n.GetOutput() {
-			if i < len(outs) && outs[i] != nil {
-				e.shape[name] = outs[i]
-			}
-		}
-		var out []int64
-		if len(n.GetOutput()) > 0 {
-			out = e.shape[n.GetOutput()[0]]
-		}
-		f, ok := nodeFLOPs(n, ins, out)
+		f, ok := e.node(n)
 		if !ok {
 			uncounted[op]++
 			continue
@@ -135,6 +121,31 @@ func countFLOPs(g *onnxpb.GraphProto, c Conventions) (total int64, byOp map[stri
 		}
 	}
 	return total, byOp, uncounted
+}
+
+// node propagates shapes through n and counts its FLOPs. A malformed node (an axis or a
+// permutation out of range, …) is not counted rather than stopping the count.
+func (e *shapeEnv) node(n *onnxpb.NodeProto) (flops int64, ok bool) {
+	defer func() {
+		if recover() != nil {
+			flops, ok = 0, false
+		}
+	}()
+	ins := make([][]int64, len(n.GetInput()))
+	for i, name := range n.GetInput() {
+		ins[i] = e.shape[name]
+	}
+	outs := e.infer(n, ins)
+	for i, name := range n.GetOutput() {
+		if i < len(outs) && outs[i] != nil {
+			e.shape[name] = outs[i]
+		}
+	}
+	var out []int64
+	if len(n.GetOutput()) > 0 {
+		out = e.shape[n.GetOutput()[0]]
+	}
+	return nodeFLOPs(n, ins, out)
 }
 
 // constant records the shape and (small) values of a tensor known when loading.
