@@ -23,10 +23,14 @@ func (s GNShape) check(nx, ng int) {
 // stats returns the mean and 1/sqrt(var+eps) of one group (biased variance, as PyTorch).
 func gnStats[T Float](x []T, eps float64) (mean, rstd float64) {
 	var s, s2 float64
-	for _, v := range x {
-		f := float64(v)
-		s += f
-		s2 += f * f
+	if x32, ok := any(x).([]float32); ok && len(x) >= vecMin {
+		s, s2 = statsVec(x32)
+	} else {
+		for _, v := range x {
+			f := float64(v)
+			s += f
+			s2 += f * f
+		}
 	}
 	n := float64(len(x))
 	mean = s / n
@@ -54,6 +58,10 @@ func GroupNormForward[T Float](y, x, gamma, beta []T, s GNShape) {
 			xr := xs[j*s.N : (j+1)*s.N]
 			yr := ys[j*s.N : (j+1)*s.N]
 			at, ot := T(a), T(o)
+			if y32, ok := any(yr).([]float32); ok && len(yr) >= vecMin {
+				affineVec(y32, any(xr).([]float32), float32(at), float32(ot))
+				continue
+			}
 			for i, v := range xr {
 				yr[i] = v*at + ot
 			}
@@ -79,12 +87,7 @@ func GroupNormBackwardData[T Float](dx, x, gamma, dy []T, s GNShape) {
 		var m1, m2 float64
 		for j := 0; j < cg; j++ {
 			gm := float64(gamma[g*cg+j])
-			var a, b float64
-			for i := j * s.N; i < (j+1)*s.N; i++ {
-				d := float64(ds[i])
-				a += d
-				b += d * (float64(xs[i]) - mean)
-			}
+			a, b := gnSums(ds[j*s.N:(j+1)*s.N], xs[j*s.N:(j+1)*s.N], mean)
 			m1 += gm * a
 			m2 += gm * b * rstd
 		}
@@ -97,6 +100,11 @@ func GroupNormBackwardData[T Float](dx, x, gamma, dy []T, s GNShape) {
 			A := T(rstd * gm)
 			B := T(-rstd * rstd * m2)
 			C0 := T(-rstd*m1 + rstd*rstd*m2*mean)
+			if d32, ok := any(dxs).([]float32); ok && s.N >= vecMin {
+				lo, hi := j*s.N, (j+1)*s.N
+				axpbycVec(d32[lo:hi], any(ds).([]float32)[lo:hi], any(xs).([]float32)[lo:hi], float32(A), float32(B), float32(C0))
+				continue
+			}
 			for i := j * s.N; i < (j+1)*s.N; i++ {
 				dxs[i] = A*ds[i] + B*xs[i] + C0
 			}
@@ -117,10 +125,7 @@ func GroupNormBackwardGamma[T Float](dgamma, x, dy []T, s GNShape) {
 		mean, rstd := gnStats(xs, s.Eps)
 		b, g := bg/s.G, bg%s.G
 		for j := 0; j < cg; j++ {
-			var a float64
-			for i := j * s.N; i < (j+1)*s.N; i++ {
-				a += float64(ds[i]) * (float64(xs[i]) - mean)
-			}
+			_, a := gnSums(ds[j*s.N:(j+1)*s.N], xs[j*s.N:(j+1)*s.N], mean)
 			part[b*s.C+g*cg+j] = a * rstd
 		}
 	})
@@ -131,4 +136,17 @@ func GroupNormBackwardGamma[T Float](dgamma, x, dy []T, s GNShape) {
 		}
 		dgamma[c] = T(a)
 	}
+}
+
+// gnSums returns Σ dy and Σ dy·(x − mean) in float64.
+func gnSums[T Float](dy, x []T, mean float64) (a, b float64) {
+	if d32, ok := any(dy).([]float32); ok && len(dy) >= vecMin {
+		return gnSumsVec(d32, any(x).([]float32), mean)
+	}
+	for i, v := range dy {
+		d := float64(v)
+		a += d
+		b += d * (float64(x[i]) - mean)
+	}
+	return a, b
 }

@@ -38,3 +38,23 @@ func col2imVec(dx, col []float32, s ConvShape) {
 	C.sl_col2im(fptr(dx), fptr(col), C.long(s.Cin), C.long(s.H), C.long(s.W), C.long(s.K), C.long(s.Pad),
 		C.long(ho), C.long(wo))
 }
+
+func statsVec(x []float32) (s, s2 float64) {
+	var a, b C.double
+	C.sl_stats(fptr(x), C.long(len(x)), &a, &b)
+	return float64(a), float64(b)
+}
+
+func gnSumsVec(dy, x []float32, mean float64) (a, b float64) {
+	var sa, sb C.double
+	C.sl_gnsums(fptr(dy), fptr(x), C.long(len(x)), C.double(mean), &sa, &sb)
+	return float64(sa), float64(sb)
+}
+
+func affineVec(y, x []float32, a, b float32) {
+	C.sl_affine(fptr(y), fptr(x), C.float(a), C.float(b), C.long(len(x)))
+}
+
+func axpbycVec(dx, dy, x []float32, a, b, c float32) {
+	C.sl_axpbyc(fptr(dx), fptr(dy), fptr(x), C.float(a), C.float(b), C.float(c), C.long(len(x)))
+}

@@ -78,3 +78,39 @@ SL_CLONES static void sl_col2im(float *restrict dx, const float *restrict col, l
 		}
 	}
 }
+
+// Sums of x and x² in double (GroupNorm statistics).
+SL_CLONES static void sl_stats(const float *restrict x, long n, double *sum, double *sum2) {
+	double s = 0, s2 = 0;
+	for (long i = 0; i < n; i++) {
+		double f = x[i];
+		s += f;
+		s2 += f * f;
+	}
+	*sum = s;
+	*sum2 = s2;
+}
+
+// Σ dy and Σ dy·(x − mean) in double (GroupNorm backward).
+SL_CLONES static void sl_gnsums(const float *restrict dy, const float *restrict x, long n, double mean,
+                                double *a, double *b) {
+	double sa = 0, sb = 0;
+	for (long i = 0; i < n; i++) {
+		double d = dy[i];
+		sa += d;
+		sb += d * ((double)x[i] - mean);
+	}
+	*a = sa;
+	*b = sb;
+}
+
+// y = a·x + b
+SL_CLONES static void sl_affine(float *restrict y, const float *restrict x, float a, float b, long n) {
+	for (long i = 0; i < n; i++) y[i] = x[i] * a + b;
+}
+
+// dx = A·dy + B·x + C
+SL_CLONES static void sl_axpbyc(float *restrict dx, const float *restrict dy, const float *restrict x, float A,
+                                float B, float C, long n) {
+	for (long i = 0; i < n; i++) dx[i] = A * dy[i] + B * x[i] + C;
+}

@@ -52,3 +52,42 @@ func TestVecKernels(t *testing.T) {
 		}
 	}
 }
+
+// The float32 GroupNorm (statistics, affine map and backward sums in C for planes of 256
+// pixels and more) against the float64 Go path on the same float32-rounded inputs: within
+// 1e-5·max(1, |value|) (float32 rounding of O(1) results; the sums are in float64 in both).
+func TestGroupNormVec(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	s := GNShape{B: 2, C: 8, N: 300, G: 2, Eps: 1e-6}
+	n := s.B * s.C * s.N
+	mk := func(k int, sc, off float64) ([]float32, []float64) {
+		a, b := make([]float32, k), make([]float64, k)
+		for i := range a {
+			a[i] = float32(off + sc*r.NormFloat64())
+			b[i] = float64(a[i])
+		}
+		return a, b
+	}
+	x32, x64 := mk(n, 2, 0.5)
+	dy32, dy64 := mk(n, 1, 0)
+	g32, g64 := mk(s.C, 0.3, 1)
+	b32, b64 := mk(s.C, 0.3, 0)
+	check := func(what string, got []float32, want []float64) {
+		for i := range want {
+			if math.Abs(float64(got[i])-want[i]) > 1e-5*max(1, math.Abs(want[i])) {
+				t.Fatalf("%s[%d] = %v, float64 %v", what, i, got[i], want[i])
+			}
+		}
+	}
+	y32, y64 := make([]float32, n), make([]float64, n)
+	GroupNormForward(y32, x32, g32, b32, s)
+	GroupNormForward(y64, x64, g64, b64, s)
+	check("y", y32, y64)
+	GroupNormBackwardData(y32, x32, g32, dy32, s)
+	GroupNormBackwardData(y64, x64, g64, dy64, s)
+	check("dx", y32, y64)
+	dg32, dg64 := make([]float32, s.C), make([]float64, s.C)
+	GroupNormBackwardGamma(dg32, x32, dy32, s)
+	GroupNormBackwardGamma(dg64, x64, dy64, s)
+	check("dgamma", dg32, dg64)
+}
