@@ -132,6 +132,12 @@ func Open(path string, opt Options) (*Model, error) {
 			return nil, fmt.Errorf("could not set %d intra-op threads: %w", opt.Threads, err)
 		}
 	}
+	// ONNX Runtime's pool threads spin after each run waiting for the next; the sampler
+	// runs its likelihood in Go between forward passes, and spinning threads would take
+	// those cores from it.
+	if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+		return nil, fmt.Errorf("could not configure the session: %w", err)
+	}
 	if cuda {
 		if err := appendCUDA(so, gpu, lib); err != nil {
 			return nil, err
