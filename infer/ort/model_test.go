@@ -337,6 +337,7 @@ func TestCancel(t *testing.T) {
 		err := m.Score(ctx, dst, x, []float32{0.5})
 		elapsed := time.Since(start)
 		cancel()
+		t.Logf("round %d: Score returned %v after %v", round, err, elapsed)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("round %d: err = %v, want the context's deadline", round, err)
 		}
