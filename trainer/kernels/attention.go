@@ -21,6 +21,10 @@ func (s AttnShape) check(nqkv, nout int) {
 
 // softmaxRows turns each row of the n×n matrix p into its softmax.
 func softmaxRows[T Float](p []T, n int) {
+	if p32, ok := any(p).([]float32); ok && n >= 16 {
+		softmaxRowsVec(p32, n)
+		return
+	}
 	for i := 0; i < n; i++ {
 		r := p[i*n : (i+1)*n]
 		m := r[0]

@@ -58,3 +58,10 @@ func affineVec(y, x []float32, a, b float32) {
 func axpbycVec(dx, dy, x []float32, a, b, c float32) {
 	C.sl_axpbyc(fptr(dx), fptr(dy), fptr(x), C.float(a), C.float(b), C.float(c), C.long(len(x)))
 }
+
+func softmaxRowsVec(p []float32, n int) {
+	if len(p) < n*n {
+		panic("kernels: softmax length mismatch")
+	}
+	C.sl_softmax_rows(fptr(p), C.long(n))
+}

@@ -114,3 +114,23 @@ SL_CLONES static void sl_axpbyc(float *restrict dx, const float *restrict dy, co
                                 float B, float C, long n) {
 	for (long i = 0; i < n; i++) dx[i] = A * dy[i] + B * x[i] + C;
 }
+
+// Softmax of each row of the n×n matrix p (in place), exponentials by sl_exp, row sums
+// in double.
+SL_CLONES static void sl_softmax_rows(float *restrict p, long n) {
+	for (long i = 0; i < n; i++) {
+		float *r = p + i * n;
+		float m = r[0];
+		for (long j = 1; j < n; j++) m = r[j] > m ? r[j] : m;
+		double s = 0;
+		for (long j = 0; j < n; j++) {
+			float a = r[j] - m;
+			a = a < -87.3f ? -87.3f : a;
+			float e = sl_exp(a);
+			r[j] = e;
+			s += e;
+		}
+		float inv = (float)(1.0 / s);
+		for (long j = 0; j < n; j++) r[j] *= inv;
+	}
+}
