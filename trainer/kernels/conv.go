@@ -36,6 +36,10 @@ func (s ConvShape) checkLens(nx, nw, ny int) {
 
 // im2col writes the [Cin·K·K, Ho·Wo] patch matrix of one image.
 func im2col[T Float](col, x []T, s ConvShape) {
+	if c32, ok := any(col).([]float32); ok {
+		im2colVec(c32, any(x).([]float32), s)
+		return
+	}
 	ho, wo := s.Out()
 	k, p := s.K, s.Pad
 	n := ho * wo
