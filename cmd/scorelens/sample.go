@@ -13,27 +13,32 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"scorelens/infer"
+	"scorelens/infer/ort"
+	"scorelens/lens"
 )
 
 func init() {
 	register(&cli.Command{
 		Name:      "sample",
 		Usage:     "draw posterior samples of the source (writes SAMPLES, MEAN, STD, PRED, RESID, CHI2NU)",
-		UsageText: "scorelens sample --prior white:sigma=S --lens lens.json --obs obs.fits --out post.fits [options]",
+		UsageText: "scorelens sample (--model model.onnx | --prior SPEC) --lens lens.json --obs obs.fits --out post.fits [options]",
 		Description: "Solves the reverse-time VE SDE with the prior score plus the convolved likelihood score\n" +
-			"(Adam et al. 2022). --prior takes an analytic Gaussian prior: white:sigma=S[,mean=M] or\n" +
+			"(Adam et al. 2022). --model takes an ONNX score model (SPEC §6; the convention flags below\n" +
+			"describe models made elsewhere; metadata, where present, is the default). --prior takes an\n" +
+			"analytic Gaussian prior instead: white:sigma=S[,mean=M] or\n" +
 			"grf:sigma=S,index=A[,mean=M][,scale=L] (L in arcsec, default a quarter of the source field).\n" +
-			"Defaults: --sigma-max sqrt(2 tr Σx + |m|²) of the prior, --sigma-min 1e-3 × min(prior σ,\n" +
-			"smallest noise σ), --steps auto = technique 2 of Song & Ermon at p = 0.99.\n\n" +
+			"Defaults: a model's σ range from its metadata (× data_scale); for --prior, --sigma-max\n" +
+			"sqrt(2 tr Σx + |m|²) and --sigma-min 1e-3 × min(prior σ, smallest noise σ); --steps auto =\n" +
+			"technique 2 of Song & Ermon at p = 0.99.\n\n" +
 			"The output is rewritten (atomically) after every batch, so a killed run keeps its finished\n" +
 			"batches; --resume continues it and ends with exactly the file an unbroken run writes (same\n" +
 			"machine and --batch). A file of another run is never overwritten without --force; a file of\n" +
 			"the same run needs --resume (continue) or --force (start over). SIGINT/SIGTERM stop after the\n" +
 			"batch in flight (a second one abandons it) and say how to resume. Progress goes to stderr: a\n" +
 			"bar on a terminal, a line every 10% or 30 s otherwise, nothing with --quiet.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "prior", Usage: "analytic prior `SPEC` (white:... or grf:...)"},
-			&cli.StringFlag{Name: "model", Usage: "score model `FILE` (ONNX; not available yet)"},
+			&cli.StringFlag{Name: "model", Usage: "score model `FILE` (ONNX, SPEC §6; see scorelens inspect)"},
 			&cli.StringFlag{Name: "lens", Usage: "lens configuration `FILE` (JSON)", Required: true},
 			&cli.StringFlag{Name: "obs", Usage: "observation `FILE` (FITS)", Required: true},
 			&cli.StringFlag{Name: "out", Usage: "posterior `FILE` to write (FITS)", Required: true},
@@ -53,16 +58,26 @@ func init() {
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the --out file of this run (start it when absent)"},
 			&cli.BoolFlag{Name: "force", Usage: "replace an --out file that is not a posterior of this run"},
-		},
+		}, scoreModelFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("sample: unexpected argument %q", c.Args().First())
 			}
-			if c.IsSet("model") {
-				return fmt.Errorf("sample: --model (ONNX score models) is not supported yet; use --prior white:sigma=S or grf:sigma=S,index=A")
+			if (c.String("prior") == "") == (c.String("model") == "") {
+				return fmt.Errorf("sample: give one of --model model.onnx and --prior (white:sigma=S[,mean=M] or grf:sigma=S,index=A[,mean=M][,scale=L])")
 			}
-			if c.String("prior") == "" {
-				return fmt.Errorf("sample: --prior is required (white:sigma=S[,mean=M] or grf:sigma=S,index=A[,mean=M][,scale=L])")
+			var model *infer.ModelPrior
+			if path := c.String("model"); path != "" {
+				cfg, err := lens.LoadConfig(c.String("lens"))
+				if err != nil {
+					return err
+				}
+				prior, m, err := ort.OpenPrior(path, cfg.SourceGrid().N, scoreModelOptions(c))
+				if err != nil {
+					return err
+				}
+				defer m.Close()
+				model = prior
 			}
 			steps := 0
 			if s := c.String("steps"); s != "auto" {
@@ -107,7 +122,7 @@ func init() {
 			}()
 			return infer.Run(ctx, infer.RunOptions{
 				Lens: c.String("lens"), Obs: c.String("obs"), Out: c.String("out"),
-				Prior: c.String("prior"), Likelihood: c.String("likelihood"),
+				Prior: c.String("prior"), Model: model, Likelihood: c.String("likelihood"),
 				Predictor: c.String("predictor"), Corrector: c.String("corrector"), SNR: c.Float64("snr"),
 				Steps: steps, SigmaMin: c.Float64("sigma-min"), SigmaMax: c.Float64("sigma-max"),
 				Samples: c.Int("samples"), Batch: c.Int("batch"), Seed: c.Uint64("seed"),
