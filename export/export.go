@@ -1,0 +1,189 @@
+package export
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"scorelens/export/onnxbuild"
+	"scorelens/trainer/ncsnpp"
+	"scorelens/trainer/train"
+)
+
+// Opset is the ONNX operator set of exported models (the contract's minimum).
+const Opset = 17
+
+// CheckpointName is the checkpoint file inside a run folder (scorelens train --out).
+const CheckpointName = "checkpoint.ckpt"
+
+// Names of the graph's inputs and output (SPEC §6).
+const (
+	InputX      = "x"
+	InputT      = "t"
+	OutputScore = "score"
+	BatchAxis   = "batch"
+)
+
+// Metadata keys written into every exported model (SPEC §6).
+const (
+	MetaSDE       = "scorelens.sde"
+	MetaSigmaMin  = "scorelens.sigma_min"
+	MetaSigmaMax  = "scorelens.sigma_max"
+	MetaChannels  = "scorelens.channels"
+	MetaHeight    = "scorelens.height"
+	MetaWidth     = "scorelens.width"
+	MetaDataScale = "scorelens.data_scale"
+	MetaTraining  = "scorelens.training"
+	// MetaWeights says which weights were exported: "ema" or "raw".
+	MetaWeights = "scorelens.weights"
+	// MetaConfig holds the NCSN++ configuration as JSON.
+	MetaConfig = "scorelens.ncsnpp_config"
+)
+
+// Options configure an export. The zero value exports the EMA weights with data_scale 1.
+type Options struct {
+	// Raw exports the raw trained weights instead of their exponential moving average.
+	Raw bool
+	// DataScale is written as scorelens.data_scale (physical = DataScale × model units);
+	// 0 means 1 (see the package documentation).
+	DataScale float64
+	// Version is written as the model's producer_version.
+	Version string
+}
+
+// ResolveCheckpoint returns the checkpoint file named by path: path itself, or
+// path/checkpoint.ckpt when path is a run folder.
+func ResolveCheckpoint(path string) (string, error) {
+	if path == "" {
+		return "", fmt.Errorf("no checkpoint given")
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("could not open checkpoint: %w", err)
+	}
+	if st.IsDir() {
+		f := filepath.Join(path, CheckpointName)
+		if _, err := os.Stat(f); err != nil {
+			return "", fmt.Errorf("run folder %q holds no %s: %w", path, CheckpointName, err)
+		}
+		return f, nil
+	}
+	return path, nil
+}
+
+// Export reads the checkpoint ckpt (a file, or a run folder holding checkpoint.ckpt) and
+// writes its network as an ONNX score model to out (atomically).
+func Export(ckpt, out string, opt Options) error {
+	if out == "" {
+		return fmt.Errorf("no output file given")
+	}
+	path, err := ResolveCheckpoint(ckpt)
+	if err != nil {
+		return err
+	}
+	ck, err := train.LoadCheckpoint(path)
+	if err != nil {
+		return err
+	}
+	b, err := Build(ck, opt)
+	if err != nil {
+		return fmt.Errorf("could not export %q: %w", path, err)
+	}
+	if err := b.WriteFile(out); err != nil {
+		return fmt.Errorf("could not export %q: %w", path, err)
+	}
+	return nil
+}
+
+// Build returns the ONNX graph of the checkpoint's network with its EMA (or, with
+// opt.Raw, raw) weights and the SPEC §6 metadata.
+func Build(ck *train.Checkpoint, opt Options) (*onnxbuild.Builder, error) {
+	if opt.DataScale == 0 {
+		opt.DataScale = 1
+	}
+	if !(opt.DataScale > 0) || math.IsInf(opt.DataScale, 0) {
+		return nil, fmt.Errorf("data scale must be a positive number, got %g", opt.DataScale)
+	}
+	desc, err := ncsnpp.Build(ck.Config)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint configuration: %w", err)
+	}
+	kind := train.KindEMA
+	if opt.Raw {
+		kind = train.KindWeight
+	}
+	vals, err := ck.Values(desc, kind)
+	if err != nil {
+		return nil, err
+	}
+	b, err := Graph(desc, vals)
+	if err != nil {
+		return nil, err
+	}
+	b.SetProducerVersion(opt.Version)
+	c := ck.Config
+	weights := "ema"
+	if opt.Raw {
+		weights = "raw"
+	}
+	cfg, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("could not encode the configuration: %w", err)
+	}
+	b.Metadata(MetaSDE, "ve")
+	b.Metadata(MetaSigmaMin, formatFloat(c.SigmaMin))
+	b.Metadata(MetaSigmaMax, formatFloat(c.SigmaMax))
+	b.Metadata(MetaChannels, strconv.Itoa(c.Channels))
+	b.Metadata(MetaHeight, strconv.Itoa(c.Size))
+	b.Metadata(MetaWidth, strconv.Itoa(c.Size))
+	b.Metadata(MetaDataScale, formatFloat(opt.DataScale))
+	b.Metadata(MetaTraining, TrainingLine(ck, weights))
+	b.Metadata(MetaWeights, weights)
+	b.Metadata(MetaConfig, string(cfg))
+	return b, nil
+}
+
+func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// TrainingLine is the one-line summary written as scorelens.training: the data set, the
+// steps and the network configuration.
+func TrainingLine(ck *train.Checkpoint, weights string) string {
+	d := ck.Dataset
+	norm := d.Norm
+	if norm == "" {
+		norm = "unrecorded"
+	}
+	sha := d.SHA256
+	if len(sha) > 12 {
+		sha = sha[:12]
+	}
+	c := ck.Config
+	preset := c.Preset
+	if preset == "" {
+		preset = "custom"
+	}
+	mult := make([]string, len(c.ChMult))
+	for i, m := range c.ChMult {
+		mult[i] = strconv.Itoa(m)
+	}
+	attn := make([]string, len(c.AttnResolutions))
+	for i, r := range c.AttnResolutions {
+		attn[i] = strconv.Itoa(r)
+	}
+	s := fmt.Sprintf("data %s (sha256 %s, %d images of %d px, %s normalisation); %d steps, %s weights; "+
+		"ncsnpp %s: %d channels, %d px, nf %d, ch_mult %s, %d res blocks, attention at %s, sigma %s to %s",
+		filepath.Base(d.Path), sha, d.Count, d.Size, norm, ck.Step, weights,
+		preset, c.Channels, c.Size, c.NF, strings.Join(mult, ","), c.NumResBlocks, strings.Join(attn, ","),
+		formatFloat(c.SigmaMin), formatFloat(c.SigmaMax))
+	// One line, whatever the recorded path holds.
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, s)
+}
