@@ -12,7 +12,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dest=$root/.ort
 lib=$dest/lib/libonnxruntime.so.$ORT_VERSION
 
-if [ -n "${ORT_LIB:-}" ]; then
+# A user's own library (ORT_LIB pointing elsewhere than the pinned copy) is used as it is.
+if [ -n "${ORT_LIB:-}" ] && [ "$ORT_LIB" != "$lib" ]; then
   [ -f "$ORT_LIB" ] || { echo "fetch-ort: ORT_LIB=$ORT_LIB does not exist" >&2; exit 1; }
   exit 0
 fi
