@@ -13,8 +13,9 @@
 //
 //	log_sigma    ln σ(t) = ln σmin + t·ln(σmax/σmin), in float64 then rounded to float32
 //	             (as the trainer), so σ(t) = σmin·(σmax/σmin)^t is computed in the graph
-//	fourier      [sin(2π·l·W), cos(2π·l·W)] in float64 (the phase reaches ~10³ rad, where
-//	             float32 would lose 1e-4 rad), rounded to float32
+//	fourier      [sin(2π·l·W), cos(2π·l·W)]: the phase in float64 (it reaches ~10³ rad,
+//	             where float32 would lose 1e-4 rad), reduced to [−π, π] in float64, then
+//	             Sin and Cos in float32 (ONNX Runtime has no float64 Cos)
 //	dense        Gemm with transB (x·Wᵀ + b)
 //	silu         x·Sigmoid(x)
 //	conv         Conv, stride 1, zero pads (k−1)/2
@@ -28,7 +29,8 @@
 //	             p = K−2: score_sde's upsample_2d
 //	fir_down     depthwise Conv, stride 2, kernel outer(k, k)/Σ(k)² (flipped), pads (p0, p1)
 //	             = ((p+1)/2, p/2): downsample_2d
-//	attention    Reshape → Split q, k, v → Softmax(qᵀk/√C) over keys → v·Pᵀ → Reshape
+//	attention    Reshape [B, 3, C, N] → Gather q, k, v → Softmax(qᵀk/√C) over keys → v·Pᵀ
+//	             → Reshape
 //	concat       Concat on the channel axis
 //	div_exp      h·exp(−l), exp in float64 rounded to float32 (as the trainer)
 //

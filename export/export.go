@@ -174,9 +174,13 @@ func TrainingLine(ck *train.Checkpoint, weights string) string {
 	for i, r := range c.AttnResolutions {
 		attn[i] = strconv.Itoa(r)
 	}
-	s := fmt.Sprintf("data %s (sha256 %s, %d images of %d px, %s normalisation); %d steps, %s weights; "+
+	steps := "steps"
+	if ck.Step == 1 {
+		steps = "step"
+	}
+	s := fmt.Sprintf("data %s (sha256 %s, %d images of %d px, %s normalisation); %d %s, %s weights; "+
 		"ncsnpp %s: %d channels, %d px, nf %d, ch_mult %s, %d res blocks, attention at %s, sigma %s to %s",
-		filepath.Base(d.Path), sha, d.Count, d.Size, norm, ck.Step, weights,
+		filepath.Base(d.Path), sha, d.Count, d.Size, norm, ck.Step, steps, weights,
 		preset, c.Channels, c.Size, c.NF, strings.Join(mult, ","), c.NumResBlocks, strings.Join(attn, ","),
 		formatFloat(c.SigmaMin), formatFloat(c.SigmaMax))
 	// One line, whatever the recorded path holds.

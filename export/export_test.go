@@ -1,6 +1,8 @@
 package export
 
 import (
+	"context"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"scorelens/export/onnxpb"
+	"scorelens/infer/ort"
 	"scorelens/trainer/ncsnpp"
 )
 
@@ -78,9 +81,56 @@ func TestParity(t *testing.T) {
 // opset ≤ 17).
 var standardOps = map[string]bool{
 	"Add": true, "Cast": true, "Concat": true, "Conv": true, "ConvTranspose": true, "Cos": true,
-	"Div": true, "Exp": true, "Gemm": true, "Identity": true, "InstanceNormalization": true, "MatMul": true,
+	"Div": true, "Exp": true, "Gather": true, "Gemm": true, "Identity": true, "InstanceNormalization": true, "MatMul": true,
 	"Mul": true, "Neg": true, "Reshape": true, "Round": true, "Sigmoid": true, "Sin": true, "Softmax": true,
-	"Split": true, "Sub": true, "Transpose": true, "Unsqueeze": true,
+	"Sub": true, "Transpose": true, "Unsqueeze": true,
+}
+
+// TestInspectCountsEverything: infer/ort's inspect follows the shapes through every node
+// of an exported small model (no operator left uncounted), and its count of the matrix
+// products (Conv, ConvTranspose, MatMul, Gemm) is the description's ForwardFLOPs plus the
+// FIR convolutions (2·16 FLOPs per output pixel of a 4×4 depthwise Conv, per input pixel
+// of a ConvTranspose) and
+// the biases (one addition per output of a Conv or Gemm, which ForwardFLOPs leaves out),
+// to 1% (the counter may count a few more per-output terms).
+func TestInspectCountsEverything(t *testing.T) {
+	needRuntime(t)
+	dir := t.TempDir()
+	g, _, _ := testCheckpoint(t, "small", dir, 4)
+	model := filepath.Join(dir, "m.onnx")
+	if err := Export(dir, model, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ort.Inspect(context.Background(), model, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Uncounted) != 0 {
+		t.Errorf("inspect could not count %v", r.Uncounted)
+	}
+	want := g.ForwardFLOPs()
+	for _, n := range g.Nodes {
+		out := 1
+		for _, d := range n.Shape {
+			out *= d
+		}
+		switch n.Op {
+		case ncsnpp.OpFIRDown:
+			want += 2 * 16 * float64(out)
+		case ncsnpp.OpFIRUp: // ConvTranspose counted per input pixel (the scatter)
+			want += 2 * 16 * float64(out) / 4
+		case ncsnpp.OpConv, ncsnpp.OpDense:
+			want += float64(out)
+		}
+	}
+	var got float64
+	for _, op := range []string{"Conv", "ConvTranspose", "MatMul", "Gemm"} {
+		got += float64(r.ByOp[op])
+	}
+	t.Logf("inspect: %.4g FLOP in all, %.4g in products; description %.4g + FIR and biases = %.4g", float64(r.FLOPs), got, g.ForwardFLOPs(), want)
+	if math.Abs(got-want) > 0.01*want {
+		t.Errorf("inspect counts %.4g FLOP in products, want %.4g", got, want)
+	}
 }
 
 // TestModelStructure checks the contract's inputs, output, dynamic batch axis, opset and

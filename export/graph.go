@@ -367,9 +367,18 @@ func (e *emitter) attention(n ncsnpp.Node, in []int) error {
 	}
 	c := int64(in[0] / 3)
 	h, w := int64(in[1]), int64(in[2])
-	qkv := e.op("Reshape", nil, n.Inputs[0], e.ints(0, 3*c, h*w))
-	q, k, v := e.b.Fresh("q"), e.b.Fresh("k"), e.b.Fresh("v")
-	e.b.Node("Split", []string{qkv, e.ints(c, c, c)}, []string{q, k, v}, ob.Int("axis", 1))
+	// [B, 3, C, N], then q, k, v = Gather of index 0, 1, 2 on axis 1 (Gather rather than a
+	// three-way Split, whose output shapes the FLOP counter of infer/ort does not follow).
+	qkv := e.op("Reshape", nil, n.Inputs[0], e.ints(0, 3, c, h*w))
+	var qkvs [3]string
+	for i := range qkvs {
+		key := fmt.Sprint("index:", i)
+		if e.consts[key] == "" {
+			e.consts[key] = e.b.Int64("", nil, []int64{int64(i)})
+		}
+		qkvs[i] = e.op("Gather", []ob.Attr{ob.Int("axis", 1)}, qkv, e.consts[key])
+	}
+	q, k, v := qkvs[0], qkvs[1], qkvs[2]
 	perm := []ob.Attr{ob.Ints("perm", 0, 2, 1)}
 	// Scores [B, N (queries), N (keys)].
 	sc := e.op("Mul", nil, e.op("MatMul", nil, e.op("Transpose", perm, q), k), e.scalar32(float32(1/math.Sqrt(float64(c)))))
