@@ -3,33 +3,12 @@ package net
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"testing"
-	"time"
 
 	"gorgonia.org/tensor"
 
 	"scorelens/trainer/kernels"
 )
-
-// matmulRate returns the GFLOP/s of a 1024×1024 float32 matrix product through the same
-// OpenBLAS with one thread per CPU (best of reps).
-func matmulRate(reps int) float64 {
-	const n = 1024
-	r := rand.New(rand.NewPCG(1, 1))
-	a, b, c := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
-	fill(r, a, 1)
-	fill(r, b, 1)
-	kernels.SetBLASThreads(runtime.NumCPU())
-	defer kernels.SetBLASThreads(1)
-	best := time.Duration(1 << 62)
-	for range reps {
-		s := time.Now()
-		kernels.Gemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
-		best = min(best, time.Since(s))
-	}
-	return 2 * n * n * n / best.Seconds() / 1e9
-}
 
 // BenchmarkTrainStep runs forward + backward of the DSM loss (one training step without the
 // optimiser update) and reports the achieved GFLOP/s (analytic count, ncsnpp.TrainFLOPs),
@@ -61,7 +40,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				}
 			}
 			step() // allocate the owned buffers
-			mm := matmulRate(5)
+			mm := kernels.MatmulRate(5)
 			b.ResetTimer()
 			for b.Loop() {
 				step()

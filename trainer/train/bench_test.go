@@ -2,10 +2,8 @@ package train
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,26 +11,6 @@ import (
 
 	"scorelens/trainer/kernels"
 )
-
-// matmulRate returns the GFLOP/s of a 1024×1024 float32 matrix product through the same
-// OpenBLAS with one thread per CPU (best of reps).
-func matmulRate(reps int) float64 {
-	const n = 1024
-	r := rand.New(rand.NewPCG(1, 1))
-	a, b, c := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
-	for i := range a {
-		a[i], b[i] = r.Float32(), r.Float32()
-	}
-	kernels.SetBLASThreads(runtime.NumCPU())
-	defer kernels.SetBLASThreads(1)
-	best := time.Duration(1 << 62)
-	for range reps {
-		s := time.Now()
-		kernels.Gemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
-		best = min(best, time.Since(s))
-	}
-	return 2 * n * n * n / best.Seconds() / 1e9
-}
 
 // peakRSS returns the process's peak resident memory (VmHWM) in MiB, or 0 where
 // /proc/self/status is unavailable.
@@ -83,7 +61,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				r.update()
 			}
 			step() // allocate the owned buffers
-			mm := matmulRate(5)
+			mm := kernels.MatmulRate(5)
 			b.ResetTimer()
 			for b.Loop() {
 				step()
