@@ -65,7 +65,7 @@ func perturb(g *ncsnpp.Graph, vals [][]float32, r *rand.Rand) [][]float32 {
 
 // testCheckpoint writes a checkpoint of the preset (σmax 20) with non-trivial raw and EMA
 // weights into dir/checkpoint.ckpt and returns the description and both weight sets.
-func testCheckpoint(t *testing.T, preset, dir string, seed uint64) (g *ncsnpp.Graph, raw, ema [][]float32) {
+func testCheckpoint(t testing.TB, preset, dir string, seed uint64) (g *ncsnpp.Graph, raw, ema [][]float32) {
 	t.Helper()
 	cfg, err := ncsnpp.Preset(preset)
 	if err != nil {
@@ -118,7 +118,7 @@ func gorgoniaScore(t *testing.T, g *ncsnpp.Graph, vals [][]float32, x, ts []floa
 }
 
 // needRuntime skips the test when the ONNX Runtime library cannot be loaded.
-func needRuntime(t *testing.T) {
+func needRuntime(t testing.TB) {
 	t.Helper()
 	if _, _, err := ort.Init(""); err != nil {
 		if errors.Is(err, ort.ErrNoLibrary) {

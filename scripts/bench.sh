@@ -29,3 +29,22 @@ row "1024^2 float32 matmul, same BLAS, same run" "$(metric "$out" "$b" matmul-GF
 row "train small B16: ratio (target >= 0.40)" "$(metric "$out" "$b" ratio)" ""
 row "train small B16: images" "$(metric "$out" "$b" img/s)" "img/s"
 row "train small B16: peak resident memory" "$(metric "$out" "$b" peak-RSS-MiB)" "MiB"
+
+# --- score model: the exported small NCSN++ under ONNX Runtime (CPU) ---------------------
+out=$($GO test -run '^$' -bench 'SmallScoreModel' -benchtime "${BENCH_MODEL_CALLS:-20}x" ./export)
+for B in 1 16; do
+	b=BenchmarkSmallScoreModel/B$B
+	row "score model small, batch $B: time per image" "$(metric "$out" "$b" ms/image)" "ms"
+	row "score model small, batch $B: rate" "$(metric "$out" "$b" GFLOP/s)" "GFLOP/s"
+done
+row "1024^2 float32 matmul, same run as the score model" "$(metric "$out" BenchmarkSmallScoreModel/B1 matmul-GFLOP/s)" "GFLOP/s"
+
+# --- posterior: 64x64 source, SPEC lens, small model, batch 16, --steps auto ------------
+out=$($GO test -run '^$' -bench 'PosteriorSmall' -benchtime 1x ./export)
+for lik in paper diag full; do
+	b=BenchmarkPosteriorSmall/$lik
+	row "posterior 64^2 B16 $lik: time per sample ($(metric "$out" "$b" steps) steps)" "$(metric "$out" "$b" s/sample)" "s"
+	row "posterior 64^2 B16 $lik: share in the score model" "$(metric "$out" "$b" %model)" "%"
+	row "posterior 64^2 B16 $lik: share in the sampler (lensing, likelihood, SDE)" "$(metric "$out" "$b" %sampler)" "%"
+done
+row "posterior: peak resident memory" "$(metric "$out" BenchmarkPosteriorSmall/full peak-RSS-MiB)" "MiB"

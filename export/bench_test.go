@@ -1,0 +1,140 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"scorelens/infer"
+	"scorelens/infer/ort"
+	"scorelens/lens"
+	"scorelens/trainer/kernels"
+)
+
+// smallModel exports a `small` network with non-trivial random weights (the speed of a
+// forward pass does not depend on what the weights learned) and returns its path.
+func smallModel(b *testing.B) string {
+	b.Helper()
+	needRuntime(b)
+	dir := b.TempDir()
+	testCheckpoint(b, "small", dir, 1)
+	path := filepath.Join(dir, "small.onnx")
+	if err := Export(dir, path, Options{}); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkSmallScoreModel times the exported `small` NCSN++ under ONNX Runtime (CPU) at
+// batch 1 and 16: milliseconds per image and the achieved GFLOP/s (the FLOPs that
+// `scorelens inspect` counts), beside the 1024² float32 matmul rate of the trainer's BLAS
+// measured in the same run.
+func BenchmarkSmallScoreModel(b *testing.B) {
+	path := smallModel(b)
+	rep, err := ort.Inspect(context.Background(), path, ort.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := ort.Open(path, ort.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	mm := kernels.MatmulRate(3)
+	for _, batch := range []int{1, 16} {
+		b.Run(fmt.Sprintf("B%d", batch), func(b *testing.B) {
+			x := make([]float32, batch*64*64)
+			for i := range x {
+				x[i] = float32(i%23) / 23
+			}
+			dst := make([]float32, len(x))
+			ts := make([]float32, batch)
+			for i := range ts {
+				ts[i] = 0.3
+			}
+			ctx := context.Background()
+			if err := m.Score(ctx, dst, x, ts); err != nil { // allocate the tensors of this batch size
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if err := m.Score(ctx, dst, x, ts); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perImage := b.Elapsed().Seconds() / float64(b.N*batch)
+			b.ReportMetric(perImage*1e3, "ms/image")
+			b.ReportMetric(float64(rep.FLOPs)/perImage/1e9, "GFLOP/s")
+			b.ReportMetric(mm, "matmul-GFLOP/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// timedModel measures the time spent in the score model.
+type timedModel struct {
+	infer.ScoreModel
+	spent time.Duration
+}
+
+func (m *timedModel) Score(ctx context.Context, dst, x, t []float32) error {
+	s := time.Now()
+	err := m.ScoreModel.Score(ctx, dst, x, t)
+	m.spent += time.Since(s)
+	return err
+}
+
+// BenchmarkPosteriorSmall runs `scorelens sample` on the 64×64 lens of SPEC §4 with the
+// exported `small` model, batch 16, each likelihood, and reports seconds per sample at the
+// step count `--steps auto` would use, the share of the time spent in the score model and
+// in the sampler's own work (lensing, likelihood, SDE), and the process's peak resident
+// memory. A short descent (benchSteps) is timed and scaled: the cost per step is constant.
+func BenchmarkPosteriorSmall(b *testing.B) {
+	const benchSteps = 20
+	path := smallModel(b)
+	dir := b.TempDir()
+	lensPath := filepath.Join("..", "testdata", "lens-example.json")
+	obsPath := filepath.Join(dir, "obs.fits")
+	if _, err := lens.SimulateFile(context.Background(), lensPath, "spiral", 1, obsPath, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	for _, lik := range infer.LikelihoodNames {
+		b.Run(lik, func(b *testing.B) {
+			prior, m, err := ort.OpenPrior(path, 64, ort.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			auto, err := infer.StepsFor(infer.DefaultStepTarget, 64*64, prior.SigmaMin, prior.SigmaMax)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tm := &timedModel{ScoreModel: prior.Score}
+			prior.Score = tm
+			var total time.Duration
+			for i := 0; b.Loop(); i++ {
+				s := time.Now()
+				err := infer.Run(context.Background(), infer.RunOptions{Lens: lensPath, Obs: obsPath,
+					Out: filepath.Join(dir, fmt.Sprintf("post-%s-%d.fits", lik, i)), Model: prior,
+					Likelihood: lik, Predictor: "em", Corrector: "none", Steps: benchSteps, Samples: 16,
+					Batch: 16, Seed: 1, Shard: 1, Shards: 1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += time.Since(s)
+			}
+			perStep := total.Seconds() / float64(b.N*benchSteps)
+			b.ReportMetric(perStep*float64(auto)/16, "s/sample")
+			b.ReportMetric(float64(auto), "steps")
+			b.ReportMetric(100*tm.spent.Seconds()/total.Seconds(), "%model")
+			b.ReportMetric(100*(1-tm.spent.Seconds()/total.Seconds()), "%sampler")
+			var ru syscall.Rusage
+			syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
