@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"scorelens/export/onnxbuild"
+	"scorelens/infer/ort"
 	"scorelens/trainer/ncsnpp"
 	"scorelens/trainer/train"
 )
@@ -20,24 +21,21 @@ const Opset = 17
 // CheckpointName is the checkpoint file inside a run folder (scorelens train --out).
 const CheckpointName = "checkpoint.ckpt"
 
-// Names of the graph's inputs and output (SPEC §6).
+// The graph's inputs and output and the metadata keys are those of the contract, defined
+// once in infer/ort, which checks models against it.
 const (
-	InputX      = "x"
-	InputT      = "t"
-	OutputScore = "score"
-	BatchAxis   = "batch"
-)
-
-// Metadata keys written into every exported model (SPEC §6).
-const (
-	MetaSDE       = "scorelens.sde"
-	MetaSigmaMin  = "scorelens.sigma_min"
-	MetaSigmaMax  = "scorelens.sigma_max"
-	MetaChannels  = "scorelens.channels"
-	MetaHeight    = "scorelens.height"
-	MetaWidth     = "scorelens.width"
-	MetaDataScale = "scorelens.data_scale"
-	MetaTraining  = "scorelens.training"
+	InputX        = ort.InputName
+	InputT        = ort.TimeName
+	OutputScore   = ort.OutputName
+	BatchAxis     = "batch"
+	MetaSDE       = ort.MetaSDE
+	MetaSigmaMin  = ort.MetaSigmaMin
+	MetaSigmaMax  = ort.MetaSigmaMax
+	MetaChannels  = ort.MetaChannels
+	MetaHeight    = ort.MetaHeight
+	MetaWidth     = ort.MetaWidth
+	MetaDataScale = ort.MetaDataScale
+	MetaTraining  = ort.MetaTraining
 	// MetaWeights says which weights were exported: "ema" or "raw".
 	MetaWeights = "scorelens.weights"
 	// MetaConfig holds the NCSN++ configuration as JSON.

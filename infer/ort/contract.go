@@ -13,6 +13,14 @@ import (
 	"scorelens/export/onnxpb"
 )
 
+// Tensor names of the score-model contract (SPEC §6): the image input, the time input and
+// the score output.
+const (
+	InputName  = "x"
+	TimeName   = "t"
+	OutputName = "score"
+)
+
 // Metadata keys of the score-model contract (SPEC §6). TimeInput and Output are
 // scorelens extensions: a model made elsewhere may carry its conventions with it instead
 // of needing flags.
@@ -235,9 +243,9 @@ func (f *modelFile) metaInt(key string) (int, bool, error) {
 func (f *modelFile) resolve(opt Options) (Conventions, error) {
 	c := Conventions{Origin: map[string]string{}}
 	var oi, ot, oo string
-	c.InputName, oi = pick(opt.InputName, "x")
-	c.TimeName, ot = pick(opt.TimeName, "t")
-	c.OutputName, oo = pick(opt.OutputName, "score")
+	c.InputName, oi = pick(opt.InputName, InputName)
+	c.TimeName, ot = pick(opt.TimeName, TimeName)
+	c.OutputName, oo = pick(opt.OutputName, OutputName)
 	c.Origin["names"] = oi
 	if ot == "option" || oo == "option" {
 		c.Origin["names"] = "option"
