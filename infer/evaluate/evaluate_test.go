@@ -1,0 +1,147 @@
+package evaluate
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"scorelens/lens"
+	"scorelens/lens/fitsimg"
+)
+
+// TestEvaluate runs a two-lens evaluation on a 16×16 grid with a white Gaussian "model"
+// (through the float32 ScoreModel interface) against a GRF baseline, and checks the
+// files, the table and its numbers against the posterior files, resuming, and refusals.
+func TestEvaluate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "eval")
+	model, g := whiteModel(t, 16, 0.3)
+	var log bytes.Buffer
+	o := Options{Model: model, Lenses: 2, Samples: 3, Batch: 2, Steps: 60, Likelihood: "paper", Seed: 5,
+		Out: dir, Software: "test", Log: &log}
+	res, err := Evaluate(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Lenses) != 2 || res.Grid != 16 || res.Steps != 60 || res.Baseline != DefaultBaseline {
+		t.Fatalf("result %+v", res)
+	}
+	for i, lr := range res.Lenses {
+		sub := filepath.Join(dir, []string{"lens-00", "lens-01"}[i])
+		for _, f := range []string{"lens.json", "obs.fits", "post-model.fits", "post-baseline.fits"} {
+			if _, err := os.Stat(filepath.Join(sub, f)); err != nil {
+				t.Errorf("lens %d: %v", i, err)
+			}
+		}
+		obs, err := lens.ReadObservation(filepath.Join(sub, "obs.fits"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range obs.Truth {
+			if v != lr.Case.Truth[k] {
+				t.Fatalf("lens %d: TRUTH differs from the case at %d", i, k)
+			}
+		}
+		if obs.Sigma[0] != NoiseFrac {
+			t.Errorf("lens %d: noise σ %g, want %g", i, obs.Sigma[0], NoiseFrac)
+		}
+		// χ²ν of the truth's noise-free image: a χ²/ν with ν = 256, standard deviation
+		// √(2/256) = 0.09; 5 standard deviations.
+		if math.Abs(lr.TruthChi2-1) > 0.45 {
+			t.Errorf("lens %d: χ²ν of the truth %g", i, lr.TruthChi2)
+		}
+		for name, p := range map[string]PriorResult{"model": lr.Model, "baseline": lr.Baseline} {
+			if p.Samples != 3 || len(p.Chi2) != 3 {
+				t.Errorf("lens %d %s: %d samples", i, name, p.Samples)
+			}
+			// Recompute the error from the file's MEAN: the same to rounding.
+			mean, err := fitsimg.ReadImage(p.Path, "MEAN")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := 0.0
+			for k, v := range mean.Data {
+				s += (v - obs.Truth[k]) * (v - obs.Truth[k])
+			}
+			if e := math.Sqrt(s / 256); math.Abs(e-p.RMSError) > 1e-12 {
+				t.Errorf("lens %d %s: error %g, file says %g", i, name, p.RMSError, e)
+			}
+			sm, _ := fitsimg.ReadImage(p.Path, "SAMPLES")
+			if seed, _ := sm.Header.Int("SEED"); seed != int64(5+i) {
+				t.Errorf("lens %d %s: SEED %d, want %d", i, name, seed, 5+i)
+			}
+			if steps, _ := sm.Header.Int("STEPS"); steps != 60 {
+				t.Errorf("lens %d %s: STEPS %d", i, name, steps)
+			}
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "table.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for _, line := range strings.Split(string(md), "\n") {
+		if strings.HasPrefix(line, "| 0 |") || strings.HasPrefix(line, "| 1 |") {
+			rows++
+		}
+	}
+	if rows != 2 || !strings.Contains(string(md), "| **all** |") || !strings.Contains(string(md), "median χ²ν of the model's samples") {
+		t.Errorf("table.md:\n%s", md)
+	}
+	if csv, _ := os.ReadFile(filepath.Join(dir, "table.csv")); strings.Count(string(csv), "\n") != 3 {
+		t.Errorf("table.csv:\n%s", csv)
+	}
+	var all []float64
+	for _, lr := range res.Lenses {
+		all = append(all, lr.Model.Chi2...)
+	}
+	if res.MedChi2Model != median(all) {
+		t.Errorf("summary median %g, want %g", res.MedChi2Model, median(all))
+	}
+
+	// Resuming a complete evaluation draws nothing and gives the same table; more lenses
+	// keep the first ones.
+	calls := g.calls.Load()
+	o.Log = nil
+	if _, err := Evaluate(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if g.calls.Load() != calls {
+		t.Errorf("a complete evaluation called the model %d more times", g.calls.Load()-calls)
+	}
+	if md2, _ := os.ReadFile(filepath.Join(dir, "table.md")); !bytes.Equal(md, md2) {
+		t.Errorf("the resumed table differs")
+	}
+	o.Lenses = 3
+	res3, err := Evaluate(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := g.calls.Load() - calls; got != 2*60 {
+		t.Errorf("a third lens took %d model calls, want 120 (two batches of 60 steps)", got)
+	}
+	if res3.Lenses[1].Model.RMSError != res.Lenses[1].Model.RMSError {
+		t.Errorf("lens 1 changed when lens 2 was added")
+	}
+
+	for name, c := range map[string]struct {
+		mod  func(*Options)
+		want string
+	}{
+		"other samples":  {func(o *Options) { o.Samples = 4 }, "holds another evaluation (samples 3 vs 4"},
+		"other grid":     {func(o *Options) { o.Grid = 32 }, "works on 1×16×16 images but the evaluation's source grid is 1×32×32"},
+		"bad baseline":   {func(o *Options) { o.Baseline = "grf:sigma=0.1" }, "baseline: prior"},
+		"bad likelihood": {func(o *Options) { o.Likelihood = "exact" }, `unknown likelihood "exact"`},
+		"no lenses":      {func(o *Options) { o.Lenses = 0 }, "lenses must be at least 1"},
+	} {
+		oc := o
+		c.mod(&oc)
+		_, err := Evaluate(context.Background(), oc)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want one line with %q", name, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package evaluate
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"scorelens/infer"
+	"scorelens/lens/fitsimg"
+)
+
+// gaussModel is an analytic Gaussian prior seen through the batched float32 ScoreModel
+// interface only, as the sampler sees an ONNX network. calls counts Score calls; cancel,
+// when set, is called at call number cancelAt.
+type gaussModel struct {
+	p        *infer.GaussianPrior
+	calls    *atomic.Int64
+	cancelAt int64
+	cancel   func()
+}
+
+func (m gaussModel) Shape() (int, int, int) { return m.p.Shape() }
+func (m gaussModel) Score(ctx context.Context, dst, x, t []float32) error {
+	if m.calls != nil {
+		if n := m.calls.Add(1); n == m.cancelAt && m.cancel != nil {
+			m.cancel()
+		}
+	}
+	return m.p.Score(ctx, dst, x, t)
+}
+
+// whiteModel returns N(0, s² I) on n×n images as a ModelPrior with σ ∈ [1e-3, 10].
+func whiteModel(t testing.TB, n int, s float64) (*infer.ModelPrior, gaussModel) {
+	t.Helper()
+	p, err := infer.NewWhitePrior(n, n, 0, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SDE = infer.VESDE{SigmaMin: 1e-3, SigmaMax: 10}
+	g := gaussModel{p: p, calls: new(atomic.Int64)}
+	return &infer.ModelPrior{Score: g, Name: "white.onnx", SHA256: strings.Repeat("ab", 32), SigmaMin: 1e-3, SigmaMax: 10}, g
+}
+
+func TestGenerate(t *testing.T) {
+	dir := t.TempDir()
+	model, _ := whiteModel(t, 16, 0.5)
+	o := GenerateOptions{Model: model, Samples: 5, Batch: 2, Steps: 300, Seed: 7, Software: "test",
+		Out: filepath.Join(dir, "b2.fits"), Preview: filepath.Join(dir, "grid.png")}
+	res, err := Generate(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := fitsimg.ReadImage(o.Out, "IMAGES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im.Axes) != 3 || im.Axes[0] != 16 || im.Axes[1] != 16 || im.Axes[2] != 5 {
+		t.Fatalf("IMAGES axes %v, want [16 16 5]", im.Axes)
+	}
+	for key, want := range map[string]any{"MODEL": "white.onnx", "MODELSHA": model.SHA256, "STEPS": int64(300),
+		"SEED": int64(7), "SIGMAMIN": 1e-3, "SIGMAMAX": 10.0, "COUNT": int64(5), "NPIX": int64(16), "PIXSCALE": 3.0 / 16} {
+		if v, _ := im.Header.Get(key); v != want {
+			t.Errorf("%s = %v (%T), want %v", key, v, v, want)
+		}
+	}
+	if st, err := os.Stat(o.Preview); err != nil || st.Size() == 0 {
+		t.Errorf("preview: %v", err)
+	}
+	// The samples of N(0, 0.5²) have pixel variance 0.25: 1280 values give a relative
+	// standard error of √(2/1280) = 4% on the variance; 300 Euler–Maruyama steps add a
+	// bias of about a percent. Tolerance 15% (over 3.5 standard errors).
+	var s2 float64
+	for _, v := range im.Data {
+		s2 += v * v / float64(len(im.Data))
+	}
+	if math.Abs(s2/0.25-1) > 0.15 {
+		t.Errorf("sample variance %g, want 0.25 within 15%%", s2)
+	}
+
+	// Batch size does not change the samples (each draws from SampleRNG(seed, i) alone and
+	// the score of one image does not depend on the others): bit-identical.
+	o1 := o
+	o1.Batch, o1.Out, o1.Preview = 5, filepath.Join(dir, "b5.fits"), ""
+	if _, err := Generate(context.Background(), o1); err != nil {
+		t.Fatal(err)
+	}
+	im1, _ := fitsimg.ReadImage(o1.Out, "IMAGES")
+	for k, v := range im.Data {
+		if im1.Data[k] != v {
+			t.Fatalf("batch 5 differs from batch 2 at value %d: %g vs %g", k, im1.Data[k], v)
+		}
+	}
+	if len(res.Samples) != len(im.Data) {
+		t.Errorf("result holds %d values, file %d", len(res.Samples), len(im.Data))
+	}
+
+	// A run cancelled during its second batch keeps its first, and --resume ends with the
+	// file of an unbroken run.
+	ctx, cancel := context.WithCancel(context.Background())
+	m2, g2 := whiteModel(t, 16, 0.5)
+	g2.cancelAt, g2.cancel = 300+5, cancel
+	m2.Score = g2
+	o2 := o1
+	o2.Model, o2.Batch, o2.Out = m2, 2, filepath.Join(dir, "resumed.fits")
+	if _, err := Generate(ctx, o2); err == nil || !strings.Contains(err.Error(), "2 of 5 samples are in") {
+		t.Fatalf("cancelled run: %v", err)
+	}
+	o2.Model = model
+	if _, err := Generate(context.Background(), o2); err == nil || !strings.Contains(err.Error(), "holds 2 of 5 samples of this run: add --resume") {
+		t.Errorf("without --resume: %v", err)
+	}
+	o2.Resume = true
+	r2, err := Generate(context.Background(), o2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Resumed != 2 || r2.Computed != 3 {
+		t.Errorf("resumed %d, computed %d; want 2 and 3", r2.Resumed, r2.Computed)
+	}
+	im2, _ := fitsimg.ReadImage(o2.Out, "IMAGES")
+	for k, v := range im.Data {
+		if im2.Data[k] != v {
+			t.Fatalf("resumed run differs at value %d", k)
+		}
+	}
+
+	// Files of other runs, or of this run complete, are not overwritten.
+	notFITS := filepath.Join(dir, "notes.fits")
+	os.WriteFile(notFITS, []byte("my notes"), 0o644)
+	for name, c := range map[string]struct {
+		mod  func(*GenerateOptions)
+		want string
+	}{
+		"other seed":       {func(o *GenerateOptions) { o.Seed = 8 }, "holds another run (SEED 7 vs 8"},
+		"complete":         {func(o *GenerateOptions) {}, "already holds all 5 samples"},
+		"not a cube":       {func(o *GenerateOptions) { o.Out = notFITS }, "is not a prior-sample cube"},
+		"no samples":       {func(o *GenerateOptions) { o.Samples = 0 }, "samples must be at least 1"},
+		"bad predictor":    {func(o *GenerateOptions) { o.Predictor = "rk4" }, `unknown predictor "rk4"`},
+		"sigma range":      {func(o *GenerateOptions) { o.SigmaMin = 20 }, "sigma-min (20) must be smaller"},
+		"three channels":   {func(o *GenerateOptions) { o.Model = &infer.ModelPrior{Score: rgb{}, Name: "rgb.onnx"} }, "one channel"},
+		"no sigma maximum": {func(o *GenerateOptions) { m := *model; m.SigmaMax = 0; o.Model = &m }, "pass --sigma-max"},
+	} {
+		oc := o1
+		c.mod(&oc)
+		_, err := Generate(context.Background(), oc)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want one line with %q", name, err, c.want)
+		}
+	}
+	if b, _ := os.ReadFile(notFITS); string(b) != "my notes" {
+		t.Errorf("a file that is not a cube was overwritten")
+	}
+	o3 := o1
+	o3.Force, o3.Seed = true, 8
+	if _, err := Generate(context.Background(), o3); err != nil {
+		t.Errorf("--force: %v", err)
+	}
+}
+
+type rgb struct{}
+
+func (rgb) Shape() (int, int, int)                                       { return 3, 16, 16 }
+func (rgb) Score(context.Context, []float32, []float32, []float32) error { return nil }
