@@ -1,0 +1,124 @@
+package main
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"scorelens/infer/ort"
+	"scorelens/lens/fitsimg"
+)
+
+// requireORT skips a test when the ONNX Runtime library cannot be loaded.
+func requireORT(t *testing.T) {
+	t.Helper()
+	if _, _, err := ort.Init(""); err != nil {
+		t.Skipf("ONNX Runtime not available (run `make test`, which fetches it, or set ORT_LIB): %v", err)
+	}
+}
+
+// TestGenerateCommand draws prior samples of the 16×16 PyTorch test model (random weights)
+// at two batch sizes and checks the cube and its header.
+func TestGenerateCommand(t *testing.T) {
+	requireORT(t)
+	dir := t.TempDir()
+	tiny := filepath.Join(testModels, "tiny_torch.onnx")
+	cube := func(batch, out string) *fitsimg.Image {
+		t.Helper()
+		code, _, errs := runCLI(t, "generate", "--model", tiny, "--samples", "5", "--steps", "20", "--batch", batch,
+			"--seed", "3", "--threads", "1", "--quiet", "--out", filepath.Join(dir, out))
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		im, err := fitsimg.ReadImage(filepath.Join(dir, out), "IMAGES")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return im
+	}
+	a := cube("2", "b2.fits")
+	if len(a.Axes) != 3 || a.Axes[0] != 16 || a.Axes[1] != 16 || a.Axes[2] != 5 {
+		t.Fatalf("IMAGES axes %v, want [16 16 5]", a.Axes)
+	}
+	// The σ range is the metadata's times data_scale 2 (as for sample).
+	for key, want := range map[string]any{"MODEL": "tiny_torch.onnx", "STEPS": int64(20), "SEED": int64(3), "SIGMAMIN": 0.002, "SIGMAMAX": 20.0} {
+		if v, _ := a.Header.Get(key); v != want {
+			t.Errorf("%s = %v, want %v", key, v, want)
+		}
+	}
+	if sha, _ := a.Header.String("MODELSHA"); len(sha) != 64 {
+		t.Errorf("MODELSHA %q", sha)
+	}
+	// Batch 5 against batch 2: each sample has its own random stream, so only the network's
+	// float32 arithmetic at another batch shape may differ. Tolerance 1e-4 of the largest
+	// value (float32 rounding is 6e-8 relative; 20 steps of a random network amplify it).
+	b := cube("5", "b5.fits")
+	scale, worst := 0.0, 0.0
+	for k, v := range a.Data {
+		scale = math.Max(scale, math.Abs(v))
+		worst = math.Max(worst, math.Abs(v-b.Data[k]))
+	}
+	if worst > 1e-4*scale {
+		t.Errorf("batch 5 differs from batch 2 by %g (largest value %g)", worst, scale)
+	}
+	t.Logf("batch 2 vs 5: largest difference %.3g of %.3g", worst, scale)
+}
+
+// TestEvaluateCommand runs the held-out-lens table end to end on the 16×16 test model:
+// two lenses, three samples, a few steps; then the one-line refusals.
+func TestEvaluateCommand(t *testing.T) {
+	requireORT(t)
+	dir := filepath.Join(t.TempDir(), "eval")
+	tiny := filepath.Join(testModels, "tiny_torch.onnx")
+	args := []string{"evaluate", "--model", tiny, "--lenses", "2", "--samples", "3", "--batch", "3", "--steps", "10",
+		"--likelihood", "paper", "--seed", "4", "--threads", "1", "--quiet", "--out", dir}
+	code, out, errs := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"| 0 |", "| 1 |", "| **all** |", "Model: tiny_torch.onnx. Baseline: grf:sigma=0.1,index=3.", "16×16 source"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "table.md"))
+	if string(md) != out {
+		t.Errorf("table.md differs from stdout")
+	}
+	for _, lens := range []string{"lens-00", "lens-01"} {
+		for _, f := range []string{"lens.json", "obs.fits", "post-model.fits", "post-baseline.fits"} {
+			if _, err := os.Stat(filepath.Join(dir, lens, f)); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	// The same command again resumes: nothing to draw, the same table.
+	if code, out2, errs := runCLI(t, args...); code != 0 || out2 != out {
+		t.Errorf("rerun: exit %d, %s, table changed: %v", code, errs, out2 != out)
+	}
+
+	gauss8 := filepath.Join(testModels, "gauss_torch.onnx")
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing model", []string{"evaluate", "--model", filepath.Join(dir, "none.onnx"), "--out", dir}, "none.onnx"},
+		{"wrong grid", []string{"evaluate", "--model", tiny, "--grid", "64", "--out", dir}, "model works on 16×16 images but the source grid is 64×64"},
+		{"other size model", []string{"evaluate", "--model", gauss8, "--steps", "10", "--out", dir}, "holds another evaluation"},
+		{"training galaxies", []string{"evaluate", "--model", tiny, "--galaxy-seed", "20261125", "--out", dir}, "is the training set's"},
+		{"bad steps", []string{"evaluate", "--model", tiny, "--steps", "0", "--out", dir}, "--steps must be auto or a positive integer"},
+		{"generate missing model", []string{"generate", "--model", filepath.Join(dir, "none.onnx"), "--out", filepath.Join(dir, "p.fits")}, "none.onnx"},
+		{"generate no out", []string{"generate", "--model", tiny}, `"out" not set`},
+	} {
+		code, _, errs := runCLI(t, c.args...)
+		if code == 0 || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, c.want) {
+			t.Errorf("%s: exit %d, %q does not say %q in one line", c.name, code, errs, c.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "p.fits")); err == nil {
+		t.Errorf("generate wrote a file for a missing model")
+	}
+}
