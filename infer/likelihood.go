@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 )
 
 // LinearOperator is the lensing operator A (image = A·source) as the sampler needs it;
@@ -39,7 +40,8 @@ const (
 //
 //	paper  Σy + σ(t)² I            (eq. 19; assumes A Aᵀ ≈ I)
 //	diag   Σy + σ(t)² diag(A Aᵀ)
-//	full   Σy + σ(t)² A Aᵀ         (eq. 12; Jacobi-preconditioned conjugate gradients)
+//	full   Σy + σ(t)² A Aᵀ         (eq. 12; conjugate gradients preconditioned by an
+//	                               incomplete Cholesky factor of C at a nearby σ)
 //
 // Σy is the diagonal of per-pixel noise variances; masked pixels drop out (their rows of
 // A and y are removed). A Likelihood is read-only and safe for concurrent use; per-sample
@@ -53,6 +55,14 @@ type Likelihood struct {
 	d       []float64 // diag(A Aᵀ)
 	tol     float64
 	maxIter int
+
+	// full only: K = A Aᵀ on the used pixels, assembled once, and the incomplete Cholesky
+	// factors of Σy + σℓ² K at the σ levels σℓ = icRho^ℓ visited so far (built on first
+	// use; a factor depends only on its level, so results do not depend on which sample
+	// or goroutine built it).
+	k    *symCSR
+	icMu sync.Mutex
+	ic   map[int]*icFactor
 }
 
 // LikelihoodOptions tunes the full likelihood's solver.
@@ -110,6 +120,10 @@ func NewLikelihood(kind string, a LinearOperator, y, sigma []float64, mask []boo
 	}
 	if used == 0 {
 		return nil, fmt.Errorf("the mask leaves no data pixel")
+	}
+	if kind == LikelihoodFull {
+		l.k = imageNormalMatrix(a, l.use)
+		l.ic = map[int]*icFactor{}
 	}
 	return l, nil
 }
@@ -193,8 +207,32 @@ func (l *Likelihood) AddScore(dst, x []float64, sigma float64, w *LikelihoodWork
 	}
 }
 
-// solve runs Jacobi-preconditioned CG for (Σy + s2·A Aᵀ) u = r on the used pixels,
-// starting from the previous solution, and leaves u, w = Aᵀu and v = A Aᵀu in w.
+// icRho is the ratio between consecutive σ levels of the incomplete Cholesky factors.
+// The factor of level ℓ serves every σ within a factor √icRho of σℓ; measured on the
+// 64² benchmark problem, spacing the levels by 1.05, 1.41, 2 or 4 changes the CG
+// iterations by less than 5%: what limits the preconditioner is the incompleteness of the
+// factor, not the distance to the level.
+const icRho = 2.0
+
+// icAt returns the incomplete Cholesky factor of Σy + σℓ²·K for the level nearest to
+// s2 = σ², building it on first use.
+func (l *Likelihood) icAt(s2 float64) *icFactor {
+	lv := int(math.Round(math.Log(s2) / (2 * math.Log(icRho))))
+	l.icMu.Lock()
+	defer l.icMu.Unlock()
+	f := l.ic[lv]
+	if f == nil {
+		f = newIC(l.k, l.noise2, math.Pow(icRho, float64(2*lv)))
+		l.ic[lv] = f
+	}
+	return f
+}
+
+// solve runs preconditioned CG for (Σy + s2·A Aᵀ) u = r on the used pixels, starting from
+// the previous solution, and leaves u, w = Aᵀu and v = A Aᵀu in w. The preconditioner is
+// the incomplete Cholesky factor of the nearest σ level; the stopping rule is unchanged
+// from the Jacobi-preconditioned solver it replaced: the residual in the norm of
+// diag(C)⁻¹ below tol times that of r, so the accuracy per --cg-tol is the same.
 func (l *Likelihood) solve(w *LikelihoodWork, s2 float64) {
 	if !w.warm || w.solves%resync == 0 {
 		if w.warm {
@@ -209,18 +247,22 @@ func (l *Likelihood) solve(w *LikelihoodWork, s2 float64) {
 	}
 	w.solves++
 	res, z, p, q, u, v := w.res, w.z, w.p, w.q, w.u, w.v
-	var rz, bb float64
+	var rd, bb float64 // ‖res‖² and ‖r‖² in the norm of diag(C)⁻¹
 	for i, ri := range w.r {
 		mi := l.use[i] / (l.noise2[i] + s2*l.d[i])
 		res[i] = ri - l.use[i]*(l.noise2[i]*u[i]+s2*v[i])
-		z[i] = mi * res[i]
-		p[i] = z[i]
-		rz += res[i] * z[i]
+		rd += res[i] * res[i] * mi
 		bb += ri * ri * mi
 	}
 	stop := l.tol * l.tol * bb
+	if rd <= stop || bb == 0 {
+		return
+	}
+	ic := l.icAt(s2)
+	rz := l.precondition(ic, z, res)
+	copy(p, z)
 	for it := 0; ; it++ {
-		if rz <= stop || bb == 0 {
+		if rd <= stop {
 			break
 		}
 		if it == l.maxIter {
@@ -246,16 +288,29 @@ func (l *Likelihood) solve(w *LikelihoodWork, s2 float64) {
 		for k, t := range w.tp {
 			w.w[k] += alpha * t
 		}
-		rzNew := 0.0
+		rd = 0
 		for i, ri := range res {
-			zi := l.use[i] / (l.noise2[i] + s2*l.d[i]) * ri
-			z[i] = zi
-			rzNew += ri * zi
+			rd += ri * ri * l.use[i] / (l.noise2[i] + s2*l.d[i])
 		}
+		if rd <= stop {
+			break
+		}
+		rzNew := l.precondition(ic, z, res)
 		beta := rzNew / rz
 		rz = rzNew
 		for i := range p {
 			p[i] = z[i] + beta*p[i]
 		}
 	}
+}
+
+// precondition sets z = M⁻¹ res on the used pixels (zero elsewhere) and returns resᵀz.
+func (l *Likelihood) precondition(ic *icFactor, z, res []float64) float64 {
+	ic.solve(z, res)
+	rz := 0.0
+	for i := range z {
+		z[i] *= l.use[i]
+		rz += res[i] * z[i]
+	}
+	return rz
 }

@@ -1,0 +1,162 @@
+package infer
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// hideTriplets hides an operator's Triplets, so that normalMatrix probes it.
+type hideTriplets struct{ LinearOperator }
+
+// K = A Aᵀ on the used pixels, assembled from the entries and by probing, against the dense
+// product: both are sums of the same few products, 1e-14 relative.
+func TestImageNormalMatrix(t *testing.T) {
+	op := lensOperator(t, 8, 1.0, 12, 3.0)
+	ad := denseOf(op)
+	m := op.Rows()
+	use := make([]float64, m)
+	for i := range use {
+		if i%5 != 2 {
+			use[i] = 1
+		}
+	}
+	for name, a := range map[string]LinearOperator{"triplets": op, "probed": hideTriplets{op}} {
+		k := imageNormalMatrix(a, use)
+		got := mat.NewDense(m, m, nil)
+		for r := 0; r < m; r++ {
+			for p := k.ptr[r]; p < k.ptr[r+1]; p++ {
+				got.Set(r, int(k.cols[p]), k.vals[p])
+			}
+			if k.diag[r] != got.At(r, r) {
+				t.Errorf("%s: diag[%d] = %g, entry %g", name, r, k.diag[r], got.At(r, r))
+			}
+		}
+		scale := 0.0
+		for i := 0; i < m; i++ {
+			for j := 0; j < m; j++ {
+				want := use[i] * use[j] * mat.Dot(ad.RowView(i), ad.RowView(j))
+				scale = math.Max(scale, math.Abs(want))
+				if d := math.Abs(got.At(i, j) - want); d > 1e-14*math.Max(1, scale) {
+					t.Fatalf("%s: K[%d,%d] = %g, want %g", name, i, j, got.At(i, j), want)
+				}
+			}
+		}
+	}
+}
+
+// IC(0) is the exact Cholesky factor when the pattern admits no fill (a tridiagonal
+// matrix): L Lᵀ x = b to 1e-12. On a pattern with fill it is only SPD: CG with it still
+// converges on the 2-D problem (covered by TestLikelihoodScoreAgainstDense).
+func TestICExactWithoutFill(t *testing.T) {
+	const n = 50
+	h := &symCSR{n: n, ptr: []int{0}, diag: make([]float64, n)}
+	for r := 0; r < n; r++ {
+		if r > 0 {
+			h.cols, h.vals = append(h.cols, int32(r-1)), append(h.vals, -1)
+		}
+		h.cols, h.vals = append(h.cols, int32(r)), append(h.vals, 2)
+		h.diag[r] = 2
+		if r < n-1 {
+			h.cols, h.vals = append(h.cols, int32(r+1)), append(h.vals, -1)
+		}
+		h.ptr = append(h.ptr, len(h.cols))
+	}
+	base := make([]float64, n)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range base {
+		base[i] = 0.5 + rng.Float64()
+	}
+	const s2 = 7.0
+	f := newIC(h, base, s2)
+	b, x := make([]float64, n), make([]float64, n)
+	for i := range b {
+		b[i] = rng.NormFloat64()
+	}
+	f.solve(x, b)
+	for r := 0; r < n; r++ {
+		s := base[r] * x[r]
+		for p := h.ptr[r]; p < h.ptr[r+1]; p++ {
+			s += s2 * h.vals[p] * x[h.cols[p]]
+		}
+		if math.Abs(s-b[r]) > 1e-12 {
+			t.Fatalf("row %d: (diag(base) + s2 H) x = %g, want %g", r, s, b[r])
+		}
+	}
+}
+
+// The full likelihood's score along a sampler-like descent (32² source at 0.05″ behind the
+// SIE, 32² image at 0.1″, per-pixel noise σN·(1 + U(0, ½)), every 11th pixel masked, σ(t)
+// from 20 to 1e-3 over 200 em steps with a white prior) at the default cg-tol, against a
+// solve at tol 1e-9: relative error (2-norm) of the likelihood score. On this very problem
+// the Jacobi-preconditioned solver this one replaced, with the same stopping rule, measured
+// (47 CG iterations per step, one solve unconverged at 200) mean 3.5% and worst 15.5% at
+// σN = 0.01, (21 per step) 1.34% and 5.05% at σN = 0.1; the bounds are those numbers
+// rounded up: the incomplete Cholesky solver must be at least as accurate per --cg-tol,
+// not only faster (it measured 9.8 iterations, 2.9% / 13.3%, and 4.3, 1.04% / 3.97%).
+func TestFullLikelihoodDescentAccuracy(t *testing.T) {
+	op := lensOperator(t, 32, 1.6, 32, 3.2)
+	m, n := op.Rows(), op.Cols()
+	rng := rand.New(rand.NewPCG(1, 2))
+	truth := make([]float64, n)
+	for i := range truth {
+		truth[i] = rng.Float64()
+	}
+	y, noise, mask := make([]float64, m), make([]float64, m), make([]bool, m)
+	op.Apply(y, truth)
+	for _, tc := range []struct{ sn, mean, worst float64 }{{0.01, 0.036, 0.16}, {0.1, 0.014, 0.051}} {
+		for i := range y {
+			noise[i] = tc.sn * (1 + 0.5*rng.Float64())
+			mask[i] = i%11 != 4
+		}
+		ref, err := NewLikelihood(LikelihoodFull, op, y, noise, mask, LikelihoodOptions{CGTol: 1e-9, CGMaxIter: 5000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := NewLikelihood(LikelihoodFull, op, y, noise, mask, LikelihoodOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := l.NewWork()
+		sde := VESDE{SigmaMin: 1e-3, SigmaMax: 20}
+		const N = 200
+		x := make([]float64, n)
+		r := rand.New(rand.NewPCG(5, 6))
+		for i := range x {
+			x[i] = 20 * r.NormFloat64()
+		}
+		sc, want := make([]float64, n), make([]float64, n)
+		var worst, sum float64
+		cnt := 0
+		for k := 0; k < N; k++ {
+			tt := 1 - float64(k)/N
+			sig := sde.Sigma(tt)
+			clear(sc)
+			l.AddScore(sc, x, sig, w)
+			if k%4 == 0 {
+				clear(want)
+				ref.AddScore(want, x, sig, ref.NewWork())
+				var d, s float64
+				for i := range want {
+					d += (sc[i] - want[i]) * (sc[i] - want[i])
+					s += want[i] * want[i]
+				}
+				e := math.Sqrt(d / s)
+				worst = math.Max(worst, e)
+				sum += e
+				cnt++
+			}
+			g2dt := sde.G2(tt) / N
+			for i := range x {
+				x[i] += g2dt*(sc[i]-x[i]/(1+sig*sig)) + math.Sqrt(g2dt)*r.NormFloat64()
+			}
+		}
+		mean := sum / float64(cnt)
+		t.Logf("σN=%g: %.2f CG iterations per step, score error mean %.2e, worst %.2e", tc.sn, float64(w.Iterations)/float64(w.Evaluations), mean, worst)
+		if mean > tc.mean || worst > tc.worst || w.Unconverged > 0 {
+			t.Errorf("σN=%g: score error mean %.3g (bound %g), worst %.3g (bound %g), %d unconverged", tc.sn, mean, tc.mean, worst, tc.worst, w.Unconverged)
+		}
+	}
+}
