@@ -26,7 +26,8 @@ func init() {
 			"posteriors with the same likelihood, steps and seed (seed+i), and prints the table (also\n"+
 			"dir/table.md, dir/table.csv): median χ²ν of the samples' predictions and the rms error of\n"+
 			"each posterior mean against the truth. Rerunning the same command resumes: finished\n"+
-			"posterior files are kept. --steps auto uses the model's σ range at p = 0.99.",
+			"posterior files are kept; --shard k/n splits the lenses between processes sharing --out.\n"+
+			"--steps auto uses the model's σ range at p = 0.99.",
 			evaluate.ThetaEMin, evaluate.ThetaEMax, evaluate.QMin, evaluate.QMax, evaluate.CentreMax, evaluate.ShearMax,
 			evaluate.DefaultGalaxySeed, evaluate.TrainingSeed, evaluate.SourceFOV, evaluate.ImageFOV, evaluate.Supersample,
 			evaluate.PSFFWHM, evaluate.NoiseFrac),
@@ -46,6 +47,7 @@ func init() {
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the lenses, their noise and the samplers", Value: 1},
 			&cli.Uint64Flag{Name: "galaxy-seed", Usage: "held-out galaxy stream seed (not the training set's)", Value: evaluate.DefaultGalaxySeed},
 			&cli.IntFlag{Name: "grid", Usage: "source and image pixels a side (0: the model's size)"},
+			&cli.StringFlag{Name: "shard", Usage: "compute only lenses i with i mod n = k−1 (`k/n`), no table: run the shards in parallel processes on one --out, then once without --shard for the table", Value: "1/1"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 		}, scoreModelFlags()...),
 		Action: func(c *cli.Context) error {
@@ -62,6 +64,10 @@ func init() {
 			if c.Uint64("galaxy-seed") == evaluate.TrainingSeed {
 				return fmt.Errorf("evaluate: --galaxy-seed %d is the training set's: held-out galaxies need another", evaluate.TrainingSeed)
 			}
+			k, n, err := parseShard(c.String("shard"))
+			if err != nil {
+				return fmt.Errorf("evaluate: --shard must be k/n with 1 ≤ k ≤ n, got %q", c.String("shard"))
+			}
 			prior, m, err := ort.OpenPrior(c.String("model"), c.Int("grid"), scoreModelOptions(c))
 			if err != nil {
 				return err
@@ -75,10 +81,14 @@ func init() {
 				Model: prior, Baseline: c.String("baseline"), Lenses: c.Int("lenses"), Samples: c.Int("samples"),
 				Batch: c.Int("batch"), Steps: steps, Likelihood: c.String("likelihood"), Predictor: c.String("predictor"),
 				Corrector: c.String("corrector"), SNR: c.Float64("snr"), CGTol: c.Float64("cg-tol"), Seed: c.Uint64("seed"),
-				GalaxySeed: c.Uint64("galaxy-seed"), Grid: c.Int("grid"), Out: c.String("out"), Software: version, Log: log,
+				GalaxySeed: c.Uint64("galaxy-seed"), Grid: c.Int("grid"), Out: c.String("out"), Shard: k, Shards: n, Software: version, Log: log,
 			})
 			if err != nil {
 				return err
+			}
+			if n > 1 {
+				fmt.Fprintf(c.App.Writer, "shard %d/%d: %d lenses done in %s; run once more without --shard for the table\n", k, n, len(res.Lenses), c.String("out"))
+				return nil
 			}
 			res.WriteMarkdown(c.App.Writer, prior.Name)
 			return nil

@@ -94,6 +94,14 @@ func TestEvaluateCommand(t *testing.T) {
 			}
 		}
 	}
+	// A third lens computed as shard 2/2 (lenses 1 and 3 of 4; lens 1 is on disk) prints no
+	// table.
+	if code, out, errs := runCLI(t, append(args[:len(args)-2:len(args)-2], "--lenses", "4", "--shard", "2/2", "--out", dir)...); code != 0 || !strings.Contains(out, "shard 2/2: 2 lenses done") {
+		t.Errorf("shard: exit %d, %s %s", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lens-03", "post-baseline.fits")); err != nil {
+		t.Error(err)
+	}
 	// The same command again resumes: nothing to draw, the same table.
 	if code, out2, errs := runCLI(t, args...); code != 0 || out2 != out {
 		t.Errorf("rerun: exit %d, %s, table changed: %v", code, errs, out2 != out)
@@ -109,6 +117,7 @@ func TestEvaluateCommand(t *testing.T) {
 		{"wrong grid", []string{"evaluate", "--model", tiny, "--grid", "64", "--out", dir}, "model works on 16×16 images but the source grid is 64×64"},
 		{"other size model", []string{"evaluate", "--model", gauss8, "--steps", "10", "--out", dir}, "holds another evaluation"},
 		{"training galaxies", []string{"evaluate", "--model", tiny, "--galaxy-seed", "20261125", "--out", dir}, "is the training set's"},
+		{"bad shard", []string{"evaluate", "--model", tiny, "--shard", "3/2", "--out", dir}, "--shard must be k/n"},
 		{"bad steps", []string{"evaluate", "--model", tiny, "--steps", "0", "--out", dir}, "--steps must be auto or a positive integer"},
 		{"generate missing model", []string{"generate", "--model", filepath.Join(dir, "none.onnx"), "--out", filepath.Join(dir, "p.fits")}, "none.onnx"},
 		{"generate no out", []string{"generate", "--model", tiny}, `"out" not set`},

@@ -42,8 +42,13 @@ type Options struct {
 	GalaxySeed uint64 // 0 = DefaultGalaxySeed
 	Grid       int    // source (and image) pixels a side; 0 = the model's
 	Out        string // folder for every file
-	Software   string
-	Log        io.Writer // progress of each run; nil: quiet
+	// Shard and Shards split the lenses between processes: this one computes the lenses
+	// with i mod Shards = Shard−1 and writes no table (0/0 or 1/1: every lens, and the
+	// table). Run the shards on one folder, then once without a shard for the table: it
+	// finds every posterior complete and draws nothing.
+	Shard, Shards int
+	Software      string
+	Log           io.Writer // progress of each run; nil: quiet
 }
 
 // LensResult is one row of the table.
@@ -103,6 +108,7 @@ type manifest struct {
 // lens-NN/post-model.fits and lens-NN/post-baseline.fits (infer.Run, resumed when
 // present), then table.md and table.csv, and returns the numbers. A folder of another
 // evaluation (other seeds, grid, model, samples, steps, solver or baseline) is refused.
+// With Shards > 1 only this shard's lenses are computed and no table is written.
 func Evaluate(ctx context.Context, o Options) (*Result, error) {
 	if o.Model == nil || o.Model.Score == nil {
 		return nil, fmt.Errorf("no score model")
@@ -125,6 +131,12 @@ func Evaluate(ctx context.Context, o Options) (*Result, error) {
 	}
 	if c != 1 || h != o.Grid || w != o.Grid {
 		return nil, fmt.Errorf("model %s works on %d×%d×%d images but the evaluation's source grid is 1×%d×%d", o.Model.Name, c, h, w, o.Grid, o.Grid)
+	}
+	if o.Shards == 0 && o.Shard == 0 {
+		o.Shard, o.Shards = 1, 1
+	}
+	if o.Shards < 1 || o.Shard < 1 || o.Shard > o.Shards {
+		return nil, fmt.Errorf("shard %d/%d: want k/n with 1 ≤ k ≤ n", o.Shard, o.Shards)
 	}
 	ns := o.Grid
 	if ns < 4 {
@@ -184,6 +196,9 @@ func Evaluate(ctx context.Context, o Options) (*Result, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if i%o.Shards != o.Shard-1 {
+			continue
+		}
 		lr, err := evalLens(ctx, o, i)
 		if err != nil {
 			return nil, fmt.Errorf("lens %d: %w", i, err)
@@ -193,6 +208,9 @@ func Evaluate(ctx context.Context, o Options) (*Result, error) {
 			fmt.Fprintf(o.Log, "lens %d/%d: χ²ν model %.3g baseline %.3g, rms error model %.4g baseline %.4g\n",
 				i+1, o.Lenses, lr.Model.MedChi2, lr.Baseline.MedChi2, lr.Model.RMSError, lr.Baseline.RMSError)
 		}
+	}
+	if o.Shards > 1 {
+		return res, nil // the table is written by the run without a shard
 	}
 	var allM, allB []float64
 	for _, lr := range res.Lenses {

@@ -115,13 +115,29 @@ func TestEvaluate(t *testing.T) {
 	if md2, _ := os.ReadFile(filepath.Join(dir, "table.md")); !bytes.Equal(md, md2) {
 		t.Errorf("the resumed table differs")
 	}
-	o.Lenses = 3
+	// Lenses 2 and 3 in two shards (as two processes would), then the table.
+	o.Lenses = 4
+	for k := 1; k <= 2; k++ {
+		sh := o
+		sh.Shard, sh.Shards = k, 2
+		rs, err := Evaluate(context.Background(), sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs.Lenses) != 2 || rs.Lenses[0].Case.Index != k-1 || rs.Lenses[1].Case.Index != k+1 {
+			t.Errorf("shard %d/2 computed %d lenses", k, len(rs.Lenses))
+		}
+	}
+	if got := g.calls.Load() - calls; got != 2*2*60 {
+		t.Errorf("two new lenses took %d model calls, want 240 (two batches of 60 steps each)", got)
+	}
+	calls = g.calls.Load()
 	res3, err := Evaluate(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := g.calls.Load() - calls; got != 2*60 {
-		t.Errorf("a third lens took %d model calls, want 120 (two batches of 60 steps)", got)
+	if got := g.calls.Load() - calls; got != 0 || len(res3.Lenses) != 4 {
+		t.Errorf("the table run after the shards took %d model calls and has %d lenses", got, len(res3.Lenses))
 	}
 	if res3.Lenses[1].Model.RMSError != res.Lenses[1].Model.RMSError {
 		t.Errorf("lens 1 changed when lens 2 was added")
@@ -136,6 +152,7 @@ func TestEvaluate(t *testing.T) {
 		"bad baseline":   {func(o *Options) { o.Baseline = "grf:sigma=0.1" }, "baseline: prior"},
 		"bad likelihood": {func(o *Options) { o.Likelihood = "exact" }, `unknown likelihood "exact"`},
 		"no lenses":      {func(o *Options) { o.Lenses = 0 }, "lenses must be at least 1"},
+		"bad shard":      {func(o *Options) { o.Shard, o.Shards = 3, 2 }, "shard 3/2"},
 	} {
 		oc := o
 		c.mod(&oc)
