@@ -64,6 +64,24 @@ func TestGenerateCommand(t *testing.T) {
 		t.Errorf("batch 5 differs from batch 2 by %g (largest value %g)", worst, scale)
 	}
 	t.Logf("batch 2 vs 5: largest difference %.3g of %.3g", worst, scale)
+
+	// Two shards at batch 2, then the command without --shard: it draws nothing and writes
+	// the cube of the unsharded run (the same batches' shapes differ, so to the same 1e-4).
+	for _, k := range []string{"1/2", "2/2"} {
+		if code, _, errs := runCLI(t, "generate", "--model", tiny, "--samples", "5", "--steps", "20", "--batch", "2",
+			"--seed", "3", "--threads", "1", "--quiet", "--shard", k, "--out", filepath.Join(dir, "s.fits")); code != 0 {
+			t.Fatalf("shard %s: exit %d: %s", k, code, errs)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "s.shard-2-of-2.fits")); err != nil {
+		t.Fatal(err)
+	}
+	s := cube("2", "s.fits")
+	for k, v := range a.Data {
+		if math.Abs(v-s.Data[k]) > 1e-4*scale {
+			t.Fatalf("sharded cube differs at %d: %g vs %g", k, s.Data[k], v)
+		}
+	}
 }
 
 // TestEvaluateCommand runs the held-out-lens table end to end on the 16×16 test model:
@@ -120,6 +138,7 @@ func TestEvaluateCommand(t *testing.T) {
 		{"bad shard", []string{"evaluate", "--model", tiny, "--shard", "3/2", "--out", dir}, "--shard must be k/n"},
 		{"bad steps", []string{"evaluate", "--model", tiny, "--steps", "0", "--out", dir}, "--steps must be auto or a positive integer"},
 		{"generate missing model", []string{"generate", "--model", filepath.Join(dir, "none.onnx"), "--out", filepath.Join(dir, "p.fits")}, "none.onnx"},
+		{"generate bad shard", []string{"generate", "--model", tiny, "--shard", "0/2", "--out", filepath.Join(dir, "p.fits")}, "--shard must be k/n"},
 		{"generate no out", []string{"generate", "--model", tiny}, `"out" not set`},
 	} {
 		code, _, errs := runCLI(t, c.args...)

@@ -7,6 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"scorelens/infer"
@@ -36,6 +39,11 @@ type GenerateOptions struct {
 	// range, steps, solver, seed and count); otherwise an existing Out is refused unless
 	// Force.
 	Resume, Force bool
+	// Shard and Shards split the samples between processes: shard k of n draws the
+	// samples with index i mod n = k−1 into ShardPath(Out, k, n). A run without a shard
+	// (0/0 or 1/1) takes the samples of every shard file of the same run beside Out and
+	// draws only the missing ones, writing the whole cube to Out.
+	Shard, Shards int
 	Preview       string    // PNG grid of the first samples ("" for none)
 	Software      string    // VERSION card
 	Log           io.Writer // progress; nil: quiet
@@ -53,6 +61,7 @@ type genMeta struct {
 	Seed               uint64
 	NSamples           int
 	Version            string
+	Shard, Shards      int
 }
 
 func (m *genMeta) header(n, done int) fitsimg.Header {
@@ -74,7 +83,8 @@ func (m *genMeta) header(n, done int) fitsimg.Header {
 	h.Set("DENOISE", m.Denoise, "final step without noise")
 	h.Set("SEED", int64(m.Seed), "seed; sample i uses PCG(seed, i)")
 	h.Set("NSAMPLES", int64(m.NSamples), "samples asked for")
-	h.Set("NDONE", int64(done), "samples in this file (the first NDONE indices)")
+	h.Set("SHARD", fmt.Sprintf("%d/%d", m.Shard, m.Shards), "shard k/n: samples with index % n == k-1")
+	h.Set("NDONE", int64(done), "samples in this file (the shard's first NDONE indices)")
 	h.Set("VERSION", m.Version, "scorelens version")
 	return h
 }
@@ -83,7 +93,7 @@ func (m *genMeta) header(n, done int) fitsimg.Header {
 func (m *genMeta) differs(h *fitsimg.Header) []string {
 	want := m.header(0, 0)
 	var d []string
-	for _, key := range []string{"MODEL", "MODELSHA", "SIGMAMIN", "SIGMAMAX", "STEPS", "PREDICTR", "CORRECTR", "SNR", "DENOISE", "SEED", "NSAMPLES", "VERSION"} {
+	for _, key := range []string{"MODEL", "MODELSHA", "SIGMAMIN", "SIGMAMAX", "STEPS", "PREDICTR", "CORRECTR", "SNR", "DENOISE", "SEED", "NSAMPLES", "SHARD", "VERSION"} {
 		a, _ := want.Get(key)
 		b, ok := h.Get(key)
 		if !ok || fmt.Sprint(a) != fmt.Sprint(b) {
@@ -100,7 +110,7 @@ type GenerateResult struct {
 	Steps    int
 	SDE      infer.VESDE
 	Seconds  float64 // wall time of the sampling done by this call
-	Resumed  int     // samples found in the file and kept
+	Resumed  int     // samples found on disk (this run's file; without a shard, the shard files too)
 	Computed int     // samples drawn by this call
 }
 
@@ -150,107 +160,216 @@ func Generate(ctx context.Context, o GenerateOptions) (*GenerateResult, error) {
 	if err := sopt.Check(); err != nil {
 		return nil, err
 	}
+	if o.Shards == 0 && o.Shard == 0 {
+		o.Shard, o.Shards = 1, 1
+	}
+	if o.Shards < 1 || o.Shard < 1 || o.Shard > o.Shards {
+		return nil, fmt.Errorf("shard %d/%d: want k/n with 1 ≤ k ≤ n", o.Shard, o.Shards)
+	}
 	meta := genMeta{Model: o.Model.Name, ModelSHA: o.Model.SHA256, SigmaMin: sde.SigmaMin, SigmaMax: sde.SigmaMax,
 		Steps: steps, Predictor: sopt.Predictor, Corrector: sopt.Corrector, SNR: sopt.SNR, Denoise: !o.NoDenoise,
-		Seed: o.Seed, NSamples: o.Samples, Version: o.Software}
-
-	var samples []float64
-	prev, err := fitsimg.ReadImage(o.Out, "IMAGES")
+		Seed: o.Seed, NSamples: o.Samples, Version: o.Software, Shard: o.Shard, Shards: o.Shards}
+	path := o.Out
+	if o.Shards > 1 {
+		path = ShardPath(o.Out, o.Shard, o.Shards)
+	}
+	idx := shardIndices(o.Samples, o.Shard, o.Shards)
+	if len(idx) == 0 {
+		return nil, fmt.Errorf("shard %d/%d holds no sample of %d", o.Shard, o.Shards, o.Samples)
+	}
+	have := map[int][]float64{} // sample index → image
+	prev, err := fitsimg.ReadImage(path, "IMAGES")
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		if !o.Force {
-			return nil, fmt.Errorf("%s exists and is not a prior-sample cube (%v): not overwriting it; choose another --out or pass --force", o.Out, err)
+			return nil, fmt.Errorf("%s exists and is not a prior-sample cube (%v): not overwriting it; choose another --out or pass --force", path, err)
 		}
 	default:
 		diff := meta.differs(&prev.Header)
 		done, _ := prev.Header.Int("NDONE")
-		same := len(diff) == 0 && len(prev.Axes) == 3 && prev.Axes[0] == n && prev.Axes[1] == n && int64(prev.Axes[2]) == done
+		same := len(diff) == 0 && len(prev.Axes) == 3 && prev.Axes[0] == n && prev.Axes[1] == n && int64(prev.Axes[2]) == done && int(done) <= len(idx)
 		switch {
 		case same && o.Resume:
-			samples = prev.Data[:int(done)*n*n]
+			for j := 0; j < int(done); j++ {
+				have[idx[j]] = prev.Plane(j)
+			}
 		case o.Force:
 		case !same:
 			if len(diff) == 0 {
 				diff = []string{fmt.Sprintf("axes %v", prev.Axes)}
 			}
-			return nil, fmt.Errorf("%s holds another run (%s; file vs now): not overwriting it; choose another --out or pass --force", o.Out, joinMax(diff, 4))
-		case int(done) == o.Samples:
-			return nil, fmt.Errorf("%s already holds all %d samples of this run: nothing to do (pass --force to draw them again)", o.Out, o.Samples)
+			return nil, fmt.Errorf("%s holds another run (%s; file vs now): not overwriting it; choose another --out or pass --force", path, joinMax(diff, 4))
+		case int(done) == len(idx):
+			return nil, fmt.Errorf("%s already holds all %d samples of this run: nothing to do (pass --force to draw them again)", path, done)
 		default:
-			return nil, fmt.Errorf("%s holds %d of %d samples of this run: add --resume to continue it, or --force to start over", o.Out, done, o.Samples)
+			return nil, fmt.Errorf("%s holds %d of %d samples of this run: add --resume to continue it, or --force to start over", path, done, len(idx))
 		}
 	}
-	res := &GenerateResult{N: n, Steps: steps, SDE: sde, Resumed: len(samples) / (n * n)}
+	res := &GenerateResult{N: n, Steps: steps, SDE: sde, Resumed: len(have)}
 	bar := progress.New(o.Log)
-	first := res.Resumed
-	if o.Log != nil {
-		if first > 0 {
-			bar.Printf("resuming %s: %d of %d samples on disk", o.Out, first, o.Samples)
+	if o.Shards == 1 {
+		// The shard files of this run beside Out supply the samples they hold.
+		found, files, err := readShards(o.Out, &meta, n, have)
+		if err != nil {
+			return nil, err
 		}
-		bar.Printf("prior samples %d…%d of %s (%d×%d): %s+%s, %d steps, σ %.3g…%.3g, batch %d",
-			first, o.Samples-1, o.Model.Name, n, n, sopt.Predictor, sopt.Corrector, steps, sde.SigmaMin, sde.SigmaMax, o.Batch)
+		if found > 0 && o.Log != nil {
+			bar.Printf("%d samples from %d shard files", found, files)
+		}
+		res.Resumed += found
+	}
+	var todo []int
+	for _, i := range idx {
+		if have[i] == nil {
+			todo = append(todo, i)
+		}
+	}
+	if o.Log != nil {
+		if res.Resumed > 0 {
+			bar.Printf("%d of %d samples on disk", len(idx)-len(todo), len(idx))
+		}
+		bar.Printf("%d prior samples (shard %d/%d) of %s (%d×%d): %s+%s, %d steps, σ %.3g…%.3g, batch %d",
+			len(todo), o.Shard, o.Shards, o.Model.Name, n, n, sopt.Predictor, sopt.Corrector, steps, sde.SigmaMin, sde.SigmaMax, o.Batch)
 	}
 	post := &infer.Posterior{Prior: o.Model.Score, SDE: sde}
 	start := time.Now()
-	todo := o.Samples - first
-	batches := (todo + o.Batch - 1) / o.Batch
-	total := int64(steps) * int64(todo)
+	batches := (len(todo) + o.Batch - 1) / o.Batch
+	total := int64(steps) * int64(len(todo))
+	written := -1
 	for b := 0; b < batches; b++ {
-		lo := first + b*o.Batch
-		hi := min(lo+o.Batch, o.Samples)
-		k := hi - lo
+		bi := todo[b*o.Batch : min((b+1)*o.Batch, len(todo))]
+		k := len(bi)
 		x := make([]float64, k*n*n)
 		rngs := make([]*rand.Rand, k)
-		for j := range rngs {
-			rngs[j] = infer.SampleRNG(o.Seed, lo+j)
+		for j, i := range bi {
+			rngs[j] = infer.SampleRNG(o.Seed, i)
 		}
 		base := int64(b*o.Batch) * int64(steps)
 		so := sopt
 		so.Progress = func(step, nsteps int) {
 			bar.Update(progress.State{Done: base + int64(step)*int64(k), Total: total, Batch: b + 1, Batches: batches,
-				Step: step, Steps: nsteps, Samples: lo - first, SamplesTotal: todo})
+				Step: step, Steps: nsteps, Samples: b * o.Batch, SamplesTotal: len(todo)})
 		}
 		if err := infer.Solve(ctx, post.NewBatch(k), x, rngs, so); err != nil {
 			bar.Finish()
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("aborted: %d of %d samples are in %s; continue with the same command and --resume", len(samples)/(n*n), o.Samples, o.Out)
+				return nil, fmt.Errorf("aborted: %d of %d samples are in %s; continue with the same command and --resume", max(written, 0), len(idx), path)
 			}
 			return nil, err
 		}
-		for i, v := range x {
-			x[i] = float64(float32(v))
+		for j, i := range bi {
+			im := x[j*n*n : (j+1)*n*n]
+			for p, v := range im {
+				im[p] = float64(float32(v))
+			}
+			have[i] = im
 		}
-		samples = append(samples, x...)
-		if err := writeCube(o.Out, &meta, n, samples); err != nil {
+		if written, err = writePrefix(path, &meta, n, idx, have); err != nil {
 			bar.Finish()
 			return nil, err
 		}
 	}
 	bar.Finish()
-	res.Computed = todo
-	res.Seconds = time.Since(start).Seconds()
-	res.Samples = samples
-	if todo == 0 {
-		// A resumed, complete cube: make sure it is on disk as this run writes it.
-		if err := writeCube(o.Out, &meta, n, samples); err != nil {
+	if written < 0 {
+		// Nothing drawn (a complete resumed file, or shard files that held everything):
+		// write the file as this run writes it.
+		if written, err = writePrefix(path, &meta, n, idx, have); err != nil {
 			return nil, err
 		}
 	}
-	if o.Log != nil && todo > 0 {
-		bar.Printf("wrote %d prior samples to %s in %s (%.3g s per sample)", o.Samples, o.Out, progress.Duration(time.Since(start)), res.Seconds/float64(todo))
+	res.Computed = len(todo)
+	res.Seconds = time.Since(start).Seconds()
+	for _, i := range idx[:written] {
+		res.Samples = append(res.Samples, have[i]...)
+	}
+	if o.Log != nil && len(todo) > 0 {
+		bar.Printf("wrote %d prior samples to %s in %s (%.3g s per sample drawn)", written, path, progress.Duration(time.Since(start)), res.Seconds/float64(len(todo)))
 	}
 	if o.Preview != "" {
-		k := min(o.Samples, 48)
+		k := min(written, 48)
 		ims := make([][]float64, k)
-		for i := range ims {
-			ims[i] = samples[i*n*n : (i+1)*n*n]
+		for j := range ims {
+			ims[j] = have[idx[j]]
 		}
 		if err := figure.Grid(o.Preview, ims, n, 8, nil); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
+}
+
+// ShardPath is the file shard k of n writes for the cube out: beside it, named
+// NAME.shard-K-of-N.fits. A run without a shard on the same out reads them.
+func ShardPath(out string, k, n int) string {
+	base := strings.TrimSuffix(out, filepath.Ext(out))
+	return fmt.Sprintf("%s.shard-%d-of-%d.fits", base, k, n)
+}
+
+// shardIndices returns the sample indices of shard k of n: i mod n = k−1.
+func shardIndices(samples, k, n int) []int {
+	var idx []int
+	for i := k - 1; i < samples; i += n {
+		idx = append(idx, i)
+	}
+	return idx
+}
+
+// readShards adds to have the samples of every shard file of this run beside out and
+// returns how many it added and from how many files. A shard file of another run is an
+// error (it would otherwise be silently ignored).
+func readShards(out string, m *genMeta, n int, have map[int][]float64) (added, files int, err error) {
+	base := strings.TrimSuffix(out, filepath.Ext(out))
+	paths, _ := filepath.Glob(globEscape(base) + ".shard-*-of-*.fits")
+	sort.Strings(paths)
+	for _, p := range paths {
+		var k, s int
+		if _, e := fmt.Sscanf(strings.TrimPrefix(p, base), ".shard-%d-of-%d.fits", &k, &s); e != nil || ShardPath(out, k, s) != p || s < 2 || k < 1 || k > s {
+			continue
+		}
+		im, e := fitsimg.ReadImage(p, "IMAGES")
+		if e != nil {
+			return 0, 0, fmt.Errorf("shard file %s: %w", p, e)
+		}
+		ms := *m
+		ms.Shard, ms.Shards = k, s
+		done, _ := im.Header.Int("NDONE")
+		idx := shardIndices(m.NSamples, k, s)
+		if d := ms.differs(&im.Header); len(d) > 0 || len(im.Axes) != 3 || im.Axes[0] != n || im.Axes[1] != n || int64(im.Axes[2]) != done || int(done) > len(idx) {
+			return 0, 0, fmt.Errorf("shard file %s belongs to another run (%s; file vs now): move it away", p, joinMax(d, 4))
+		}
+		for j := 0; j < int(done); j++ {
+			if have[idx[j]] == nil {
+				have[idx[j]] = im.Plane(j)
+				added++
+			}
+		}
+		files++
+	}
+	return added, files, nil
+}
+
+// globEscape escapes the metacharacters of filepath.Match in s.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// writePrefix writes the longest prefix of idx whose samples are all in have, and returns
+// its length.
+func writePrefix(path string, m *genMeta, n int, idx []int, have map[int][]float64) (int, error) {
+	var samples []float64
+	k := 0
+	for ; k < len(idx) && have[idx[k]] != nil; k++ {
+		samples = append(samples, have[idx[k]]...)
+	}
+	return k, writeCube(path, m, n, samples)
 }
 
 // writeCube writes the samples as the IMAGES cube of a generate run, atomically.

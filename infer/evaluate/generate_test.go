@@ -128,6 +128,49 @@ func TestGenerate(t *testing.T) {
 		}
 	}
 
+	// Two shards, then the run without a shard, which takes their samples and draws none:
+	// the same cube as an unsharded run.
+	for k := 1; k <= 2; k++ {
+		sh := o1
+		sh.Shard, sh.Shards, sh.Out = k, 2, filepath.Join(dir, "sharded.fits")
+		r, err := Generate(context.Background(), sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []int{3, 2}[k-1]; r.Computed != want {
+			t.Errorf("shard %d/2 drew %d samples, want %d", k, r.Computed, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sharded.shard-2-of-2.fits")); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "sharded.shard-2-of-2.fits")) // samples 1 and 3 are drawn again
+	sh := o1
+	sh.Out = filepath.Join(dir, "sharded.fits")
+	r3, err := Generate(context.Background(), sh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r3.Resumed != 3 || r3.Computed != 2 {
+		t.Errorf("merging run: %d from shard files, %d drawn; want 3 and 2", r3.Resumed, r3.Computed)
+	}
+	im3, _ := fitsimg.ReadImage(sh.Out, "IMAGES")
+	for k, v := range im.Data {
+		if im3.Data[k] != v {
+			t.Fatalf("sharded run differs at value %d", k)
+		}
+	}
+	bad := o1
+	bad.Seed, bad.Shard, bad.Shards, bad.Out = 9, 1, 3, filepath.Join(dir, "sharded.fits")
+	if _, err := Generate(context.Background(), bad); err != nil {
+		t.Fatal(err)
+	}
+	bad.Shard, bad.Shards, bad.Seed = 0, 0, 7
+	bad.Force = true
+	if _, err := Generate(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "sharded.shard-1-of-3.fits belongs to another run (SEED 9 vs 7") {
+		t.Errorf("shard file of another run: %v", err)
+	}
+
 	// Files of other runs, or of this run complete, are not overwritten.
 	notFITS := filepath.Join(dir, "notes.fits")
 	os.WriteFile(notFITS, []byte("my notes"), 0o644)
@@ -142,6 +185,8 @@ func TestGenerate(t *testing.T) {
 		"bad predictor":    {func(o *GenerateOptions) { o.Predictor = "rk4" }, `unknown predictor "rk4"`},
 		"sigma range":      {func(o *GenerateOptions) { o.SigmaMin = 20 }, "sigma-min (20) must be smaller"},
 		"three channels":   {func(o *GenerateOptions) { o.Model = &infer.ModelPrior{Score: rgb{}, Name: "rgb.onnx"} }, "one channel"},
+		"bad shard":        {func(o *GenerateOptions) { o.Shard, o.Shards = 2, 1 }, "shard 2/1"},
+		"empty shard":      {func(o *GenerateOptions) { o.Shard, o.Shards = 7, 7 }, "holds no sample of 5"},
 		"no sigma maximum": {func(o *GenerateOptions) { m := *model; m.SigmaMax = 0; o.Model = &m }, "pass --sigma-max"},
 	} {
 		oc := o1
