@@ -3,6 +3,7 @@ package infer
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -60,9 +61,10 @@ type Likelihood struct {
 	// factors of Σy + σℓ² K at the σ levels σℓ = icRho^ℓ visited so far (built on first
 	// use; a factor depends only on its level, so results do not depend on which sample
 	// or goroutine built it).
-	k    *symCSR
-	icMu sync.Mutex
-	ic   map[int]*icFactor
+	k     *symCSR
+	stiff float64 // median over used pixels with diag(K) > 0 of diag(K)/σᵢ²
+	icMu  sync.Mutex
+	ic    map[int]*icFactor
 }
 
 // LikelihoodOptions tunes the full likelihood's solver.
@@ -123,6 +125,16 @@ func NewLikelihood(kind string, a LinearOperator, y, sigma []float64, mask []boo
 	}
 	if kind == LikelihoodFull {
 		l.k = imageNormalMatrix(a, l.use)
+		var q []float64
+		for i, di := range l.d {
+			if l.use[i] != 0 && di > 0 {
+				q = append(q, di/l.noise2[i])
+			}
+		}
+		if len(q) > 0 {
+			slices.Sort(q)
+			l.stiff = q[len(q)/2]
+		}
 		l.ic = map[int]*icFactor{}
 	}
 	return l, nil
@@ -148,6 +160,7 @@ func (l *Likelihood) Operator() LinearOperator { return l.a }
 // It also counts the work done.
 type LikelihoodWork struct {
 	r, u, v, res, z, p, q []float64 // image space
+	mi, cp                []float64 // image space: diag(C)⁻¹ on used pixels, C p
 	w, tp                 []float64 // source space
 	warm                  bool
 	solves                int
@@ -163,6 +176,7 @@ func (l *Likelihood) NewWork() *LikelihoodWork {
 	w := &LikelihoodWork{r: make([]float64, m), w: make([]float64, n)}
 	if l.kind == LikelihoodFull {
 		w.u, w.v, w.res, w.z, w.p, w.q = make([]float64, m), make([]float64, m), make([]float64, m), make([]float64, m), make([]float64, m), make([]float64, m)
+		w.mi, w.cp = make([]float64, m), make([]float64, m)
 		w.tp = make([]float64, n)
 	}
 	return w
@@ -214,19 +228,43 @@ func (l *Likelihood) AddScore(dst, x []float64, sigma float64, w *LikelihoodWork
 // factor, not the distance to the level.
 const icRho = 2.0
 
-// icAt returns the incomplete Cholesky factor of Σy + σℓ²·K for the level nearest to
-// s2 = σ², building it on first use.
+// icAt returns the preconditioner for the level nearest to s2 = σ², building it on first
+// use: an incomplete Cholesky factor of Σy + σℓ²·K whose fill grows with the level's
+// stiffness q = σℓ²·median(diag(K)/Σy) (see icFillFor).
 func (l *Likelihood) icAt(s2 float64) *icFactor {
 	lv := int(math.Round(math.Log(s2) / (2 * math.Log(icRho))))
 	l.icMu.Lock()
 	defer l.icMu.Unlock()
 	f := l.ic[lv]
 	if f == nil {
-		f = newIC(l.k, l.noise2, math.Pow(icRho, float64(2*lv)))
+		sl2 := math.Pow(icRho, float64(2*lv))
+		f = newIC(l.k, l.noise2, sl2, icFillFor(sl2*l.stiff))
 		l.ic[lv] = f
 	}
 	return f
 }
+
+// icFillFor chooses the preconditioner of a level of stiffness q = σℓ²·median(diag(K)/Σy),
+// how far C(t) is from its diagonal (q ≈ 0.24·(σ/σN)² on the 64² benchmark): the diagonal
+// alone (Jacobi at σℓ) while σ²K is small against Σy, then incomplete Cholesky with one
+// more level of fill for every factor 10 in q (IC(0) from 0.25, IC(1) from 2.5, IC(2) from
+// 25). A stiffer C needs more fill for the same iterations: the warm start leaves a
+// relative residual of about the predictor's noise increment, sd/σ ≈ 0.1 at 2000 steps and
+// 0.3 at 200, which IC(0) took 3 and 12 iterations to reduce below 1e-2 where σ > 100 σN,
+// IC(2) (with small entries dropped) about 1 and 3. Chosen on the 64² benchmark as the
+// least work per step at 200 and 2000 steps (docs/likelihoods.md).
+func icFillFor(q float64) int {
+	f := -1
+	for lim := icJacobiMax; q >= lim && f < icMaxFill; lim *= 10 {
+		f++
+	}
+	return f
+}
+
+const (
+	icJacobiMax = 0.25 // stiffness below which the level's preconditioner is its diagonal
+	icMaxFill   = 2    // the most fill levels
+)
 
 // solve runs preconditioned CG for (Σy + s2·A Aᵀ) u = r on the used pixels, starting from
 // the previous solution, and leaves u, w = Aᵀu and v = A Aᵀu in w. The preconditioner is
@@ -246,13 +284,16 @@ func (l *Likelihood) solve(w *LikelihoodWork, s2 float64) {
 		w.warm = true
 	}
 	w.solves++
-	res, z, p, q, u, v := w.res, w.z, w.p, w.q, w.u, w.v
+	m := len(w.r)
+	res, z, p, q, u, v := w.res[:m], w.z[:m], w.p[:m], w.q[:m], w.u[:m], w.v[:m]
+	mi, cp := w.mi[:m], w.cp[:m]
+	use, noise2, d := l.use[:m], l.noise2[:m], l.d[:m]
 	var rd, bb float64 // ‖res‖² and ‖r‖² in the norm of diag(C)⁻¹
 	for i, ri := range w.r {
-		mi := l.use[i] / (l.noise2[i] + s2*l.d[i])
-		res[i] = ri - l.use[i]*(l.noise2[i]*u[i]+s2*v[i])
-		rd += res[i] * res[i] * mi
-		bb += ri * ri * mi
+		mi[i] = use[i] / (noise2[i] + s2*d[i])
+		res[i] = ri - use[i]*(noise2[i]*u[i]+s2*v[i])
+		rd += res[i] * res[i] * mi[i]
+		bb += ri * ri * mi[i]
 	}
 	stop := l.tol * l.tol * bb
 	if rd <= stop || bb == 0 {
@@ -272,25 +313,26 @@ func (l *Likelihood) solve(w *LikelihoodWork, s2 float64) {
 		w.Iterations++
 		l.a.ApplyT(w.tp, p)
 		l.a.Apply(q, w.tp)
-		pkp := 0.0
+		pkp := 0.0 // pᵀ C p, with cp = C p
 		for i, pi := range p {
-			pkp += pi * l.use[i] * (l.noise2[i]*pi + s2*q[i])
+			c := use[i] * (noise2[i]*pi + s2*q[i])
+			cp[i] = c
+			pkp += pi * c
 		}
 		if !(pkp > 0) {
 			break // p = 0: nothing left to do
 		}
 		alpha := rz / pkp
+		rd = 0
 		for i, pi := range p {
 			u[i] += alpha * pi
 			v[i] += alpha * q[i]
-			res[i] -= alpha * l.use[i] * (l.noise2[i]*pi + s2*q[i])
+			ri := res[i] - alpha*cp[i]
+			res[i] = ri
+			rd += ri * ri * mi[i]
 		}
 		for k, t := range w.tp {
 			w.w[k] += alpha * t
-		}
-		rd = 0
-		for i, ri := range res {
-			rd += ri * ri * l.use[i] / (l.noise2[i] + s2*l.d[i])
 		}
 		if rd <= stop {
 			break
@@ -298,8 +340,8 @@ func (l *Likelihood) solve(w *LikelihoodWork, s2 float64) {
 		rzNew := l.precondition(ic, z, res)
 		beta := rzNew / rz
 		rz = rzNew
-		for i := range p {
-			p[i] = z[i] + beta*p[i]
+		for i, zi := range z {
+			p[i] = zi + beta*p[i]
 		}
 	}
 }

@@ -134,46 +134,99 @@ func normalMatrix(a LinearOperator, w []float64) *symCSR {
 	return h
 }
 
-// icFactor is an incomplete Cholesky factor L (L Lᵀ ≈ diag(base) + s2·H) on the
-// lower-triangular pattern of H (plus the diagonal), stored by rows with the diagonal last
-// in each row. Applying it costs two triangular sweeps over its entries.
+// icFactor is an incomplete Cholesky factor L (L Lᵀ ≈ diag(base) + s2·H). It is computed on
+// its pattern (ptr, cols, vals: rows with the diagonal last), then compacted for
+// application: entries |L_rc| < icDrop·L_rr are dropped (L stays lower triangular with a
+// positive diagonal, so L Lᵀ stays symmetric positive definite), and applying it costs two
+// triangular sweeps over the entries kept.
 type icFactor struct {
-	ptr  []int
+	ptr  []int // the factor as computed (released by compact)
 	cols []int32
 	vals []float64
+
+	// The factor as solve applies it: the strictly lower part of L by rows (lo*) and by
+	// columns (up*, i.e. Lᵀ by rows), and 1/L_rr. Both sweeps are then gathers (a row's
+	// sum, no scattered stores) without divisions.
+	loPtr, upPtr   []int32
+	loCols, upCols []int32
+	loVals, upVals []float64
+	inv            []float64
 }
 
-// newIC computes the IC(0) factor of S = diag(base) + s2·H (base nil: I). If a pivot is
-// not positive it retries with the diagonal of S scaled by 1 + shift (Manteuffel's shifted
-// incomplete Cholesky), doubling the shift from 1e-3: still a symmetric positive definite
-// preconditioner, only a less accurate one.
-func newIC(h *symCSR, base []float64, s2 float64) *icFactor {
+// icDrop is the relative size below which compact drops an entry of the factor. On the 64²
+// benchmark 0.02 removes about 45% of the entries of IC(1) and IC(2) factors for 1–4% more
+// CG iterations (0.1 removes 80% for 50% more).
+const icDrop = 0.02
+
+// newIC computes the incomplete Cholesky factor of S = diag(base) + s2·H (base nil: I) on
+// the lower triangle of H grown by fill levels of fill-in: fill = 0 is IC(0), H's own
+// pattern; fill = 1 adds the entries (r, c) of the lower triangle that share an earlier
+// neighbour k (an entry of H in row r and in row c); fill = −1 keeps only the diagonal
+// (Jacobi at s2). If a pivot is not positive it retries with the diagonal of S scaled by
+// 1 + shift (Manteuffel's shifted incomplete Cholesky), doubling the shift from 1e-3:
+// still a symmetric positive definite preconditioner, only a less accurate one.
+func newIC(h *symCSR, base []float64, s2 float64, fill int) *icFactor {
 	n := h.n
-	f := &icFactor{ptr: make([]int, n+1)}
-	for r := 0; r < n; r++ {
-		cnt := 0
-		for _, c := range h.cols[h.ptr[r]:h.ptr[r+1]] {
-			if int(c) <= r {
-				cnt++
-			}
-		}
-		if h.diag[r] == 0 {
-			cnt++ // an explicit diagonal for a row H does not touch
+	lower := make([][]int32, n)
+	if fill >= 0 {
+		for r := 0; r < n; r++ {
 			for _, c := range h.cols[h.ptr[r]:h.ptr[r+1]] {
-				if int(c) == r {
-					cnt--
+				if int(c) < r {
+					lower[r] = append(lower[r], c)
 				}
 			}
 		}
-		f.ptr[r+1] = f.ptr[r] + cnt
 	}
-	f.cols = make([]int32, f.ptr[n])
+	for range fill {
+		lower = fillOnce(lower)
+	}
+	f := &icFactor{ptr: make([]int, n+1)}
+	for r, row := range lower {
+		f.cols = append(f.cols, row...)
+		f.cols = append(f.cols, int32(r)) // the diagonal, last
+		f.ptr[r+1] = len(f.cols)
+	}
 	f.vals = make([]float64, f.ptr[n])
 	for shift := 0.0; ; shift = math.Max(2*shift, 1e-3) {
 		if f.factor(h, base, s2, shift) {
+			f.compact()
 			return f
 		}
 	}
+}
+
+// fillOnce returns the lower-triangular pattern (rows of sorted columns) grown by one level
+// of fill: (r, c), c < r, joins when some k < c has (r, k) and (c, k) in the pattern.
+func fillOnce(lower [][]int32) [][]int32 {
+	n := len(lower)
+	above := make([][]int32, n) // above[k]: rows c > k with (c, k) in the pattern
+	for r, row := range lower {
+		for _, k := range row {
+			above[k] = append(above[k], int32(r))
+		}
+	}
+	mark := make([]int, n)
+	for i := range mark {
+		mark[i] = -1
+	}
+	out := make([][]int32, n)
+	for r, old := range lower {
+		row := slices.Clone(old)
+		for _, c := range row {
+			mark[c] = r
+		}
+		for _, k := range old {
+			for _, c := range above[k] {
+				if int(c) < r && mark[c] != r {
+					mark[c] = r
+					row = append(row, c)
+				}
+			}
+		}
+		slices.Sort(row)
+		out[r] = row
+	}
+	return out
 }
 
 func (f *icFactor) factor(h *symCSR, base []float64, s2, shift float64) bool {
@@ -183,24 +236,22 @@ func (f *icFactor) factor(h *symCSR, base []float64, s2, shift float64) bool {
 		pos[i] = -1
 	}
 	for r := 0; r < n; r++ {
-		lo := f.ptr[r]
-		q := lo
+		lo, hi := f.ptr[r], f.ptr[r+1]
+		q := hi - 1 // the diagonal
+		for p := lo; p < hi; p++ {
+			pos[f.cols[p]] = p
+			f.vals[p] = 0
+		}
 		for p := h.ptr[r]; p < h.ptr[r+1]; p++ {
-			c := int(h.cols[p])
-			if c < r {
-				f.cols[q], f.vals[q] = int32(c), s2*h.vals[p]
-				q++
+			if c := int(h.cols[p]); c < r && pos[c] >= 0 {
+				f.vals[pos[c]] = s2 * h.vals[p]
 			}
 		}
 		d0 := 1.0
 		if base != nil {
 			d0 = base[r]
 		}
-		f.cols[q], f.vals[q] = int32(r), (d0+s2*h.diag[r])*(1+shift)
-		hi := q + 1
-		for p := lo; p < hi; p++ {
-			pos[f.cols[p]] = p
-		}
+		f.vals[q] = (d0 + s2*h.diag[r]) * (1 + shift)
 		// Row r of L: for each k < r in the pattern, L_rk = (S_rk − Σ_{j<k} L_rj L_kj)/L_kk.
 		for p := lo; p < q; p++ {
 			k := int(f.cols[p])
@@ -231,25 +282,67 @@ func (f *icFactor) factor(h *symCSR, base []float64, s2, shift float64) bool {
 	return true
 }
 
+// compact builds the apply layout (lo*, up*, inv) from ptr, cols, vals, dropping the
+// entries below icDrop relative to their row's diagonal, and releases the computed factor.
+func (f *icFactor) compact() {
+	n := len(f.ptr) - 1
+	off := f.ptr[n] - n
+	f.loPtr, f.upPtr = make([]int32, n+1), make([]int32, n+1)
+	f.loCols, f.loVals = make([]int32, 0, off), make([]float64, 0, off)
+	f.inv = make([]float64, n)
+	for r := 0; r < n; r++ {
+		d := f.ptr[r+1] - 1
+		for p := f.ptr[r]; p < d; p++ {
+			if math.Abs(f.vals[p]) >= icDrop*f.vals[d] {
+				f.loCols = append(f.loCols, f.cols[p])
+				f.loVals = append(f.loVals, f.vals[p])
+				f.upPtr[f.cols[p]+1]++
+			}
+		}
+		f.loPtr[r+1] = int32(len(f.loCols))
+		f.inv[r] = 1 / f.vals[d]
+	}
+	for r := 0; r < n; r++ {
+		f.upPtr[r+1] += f.upPtr[r]
+	}
+	f.upCols, f.upVals = make([]int32, len(f.loCols)), make([]float64, len(f.loCols))
+	next := slices.Clone(f.upPtr[:n])
+	for r := 0; r < n; r++ {
+		for p := f.loPtr[r]; p < f.loPtr[r+1]; p++ {
+			c := f.loCols[p]
+			f.upCols[next[c]], f.upVals[next[c]] = int32(r), f.loVals[p]
+			next[c]++
+		}
+	}
+	f.ptr, f.cols, f.vals = nil, nil, nil
+}
+
 // solve sets x = (L Lᵀ)⁻¹ b (x and b may be the same slice).
 func (f *icFactor) solve(x, b []float64) {
-	n := len(f.ptr) - 1
-	copy(x, b)
-	for r := 0; r < n; r++ {
-		lo, d := f.ptr[r], f.ptr[r+1]-1
-		s := x[r]
-		for p := lo; p < d; p++ {
-			s -= f.vals[p] * x[f.cols[p]]
+	n := len(f.inv)
+	x, b = x[:n], b[:n]
+	inv := f.inv[:n]
+	lp, lc, lv := f.loPtr[:n+1], f.loCols, f.loVals
+	for r := range n {
+		lo, hi := lp[r], lp[r+1]
+		cs, vs := lc[lo:hi], lv[lo:hi]
+		vs = vs[:len(cs)]
+		s := b[r]
+		for p, c := range cs {
+			s -= vs[p] * x[c]
 		}
-		x[r] = s / f.vals[d]
+		x[r] = s * inv[r]
 	}
+	up, uc, uv := f.upPtr[:n+1], f.upCols, f.upVals
 	for r := n - 1; r >= 0; r-- {
-		lo, d := f.ptr[r], f.ptr[r+1]-1
-		x[r] /= f.vals[d]
-		v := x[r]
-		for p := lo; p < d; p++ {
-			x[f.cols[p]] -= f.vals[p] * v
+		lo, hi := up[r], up[r+1]
+		cs, vs := uc[lo:hi], uv[lo:hi]
+		vs = vs[:len(cs)]
+		s := x[r]
+		for p, c := range cs {
+			s -= vs[p] * x[c]
 		}
+		x[r] = s * inv[r]
 	}
 }
 
