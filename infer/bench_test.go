@@ -3,6 +3,7 @@ package infer
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -54,6 +55,11 @@ func BenchmarkSamplerStep(b *testing.B) {
 						batch := post.NewBatch(1)
 						if err := Solve(context.Background(), batch, x, []*rand.Rand{SampleRNG(1, 0)}, opt); err != nil {
 							b.Fatal(err)
+						}
+						for _, v := range x { // few iterations from a diverged descent mean nothing
+							if math.IsNaN(v) || math.IsInf(v, 0) {
+								b.Fatalf("%s: non-finite sample", kind)
+							}
 						}
 						return batch.Works()[0]
 					}
