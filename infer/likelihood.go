@@ -65,6 +65,7 @@ type Likelihood struct {
 	stiff float64 // median over used pixels with diag(K) > 0 of diag(K)/σᵢ²
 	icMu  sync.Mutex
 	ic    map[int]*icFactor
+	icPat map[int]*icPattern // by fill level
 }
 
 // LikelihoodOptions tunes the full likelihood's solver.
@@ -135,7 +136,7 @@ func NewLikelihood(kind string, a LinearOperator, y, sigma []float64, mask []boo
 			slices.Sort(q)
 			l.stiff = q[len(q)/2]
 		}
-		l.ic = map[int]*icFactor{}
+		l.ic, l.icPat = map[int]*icFactor{}, map[int]*icPattern{}
 	}
 	return l, nil
 }
@@ -238,7 +239,13 @@ func (l *Likelihood) icAt(s2 float64) *icFactor {
 	f := l.ic[lv]
 	if f == nil {
 		sl2 := math.Pow(icRho, float64(2*lv))
-		f = newIC(l.k, l.noise2, sl2, icFillFor(sl2*l.stiff))
+		fill := icFillFor(sl2 * l.stiff)
+		pt := l.icPat[fill]
+		if pt == nil {
+			pt = newICPattern(l.k, fill)
+			l.icPat[fill] = pt
+		}
+		f = newICOn(l.k, pt, l.noise2, sl2)
 		l.ic[lv] = f
 	}
 	return f

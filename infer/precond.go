@@ -140,7 +140,7 @@ func normalMatrix(a LinearOperator, w []float64) *symCSR {
 // positive diagonal, so L Lᵀ stays symmetric positive definite), and applying it costs two
 // triangular sweeps over the entries kept.
 type icFactor struct {
-	ptr  []int // the factor as computed (released by compact)
+	ptr  []int // the factor as computed (released by compact; ptr, cols shared)
 	cols []int32
 	vals []float64
 
@@ -158,14 +158,19 @@ type icFactor struct {
 // CG iterations (0.1 removes 80% for 50% more).
 const icDrop = 0.02
 
-// newIC computes the incomplete Cholesky factor of S = diag(base) + s2·H (base nil: I) on
-// the lower triangle of H grown by fill levels of fill-in: fill = 0 is IC(0), H's own
-// pattern; fill = 1 adds the entries (r, c) of the lower triangle that share an earlier
-// neighbour k (an entry of H in row r and in row c); fill = −1 keeps only the diagonal
-// (Jacobi at s2). If a pivot is not positive it retries with the diagonal of S scaled by
-// 1 + shift (Manteuffel's shifted incomplete Cholesky), doubling the shift from 1e-3:
-// still a symmetric positive definite preconditioner, only a less accurate one.
-func newIC(h *symCSR, base []float64, s2 float64, fill int) *icFactor {
+// icPattern is the pattern of an incomplete Cholesky factor: rows of sorted columns with
+// the diagonal last. It depends only on H and the fill level, so the levels of a
+// likelihood share one per fill level.
+type icPattern struct {
+	ptr  []int
+	cols []int32
+}
+
+// newICPattern returns the lower triangle of H grown by fill levels of fill-in: fill = 0
+// is IC(0), H's own pattern; fill = 1 adds the entries (r, c) of the lower triangle that
+// share an earlier neighbour k (an entry of H in row r and in row c), and so on;
+// fill = −1 keeps only the diagonal (Jacobi).
+func newICPattern(h *symCSR, fill int) *icPattern {
 	n := h.n
 	lower := make([][]int32, n)
 	if fill >= 0 {
@@ -180,13 +185,30 @@ func newIC(h *symCSR, base []float64, s2 float64, fill int) *icFactor {
 	for range fill {
 		lower = fillOnce(lower)
 	}
-	f := &icFactor{ptr: make([]int, n+1)}
+	pt := &icPattern{ptr: make([]int, n+1)}
 	for r, row := range lower {
-		f.cols = append(f.cols, row...)
-		f.cols = append(f.cols, int32(r)) // the diagonal, last
-		f.ptr[r+1] = len(f.cols)
+		pt.cols = append(pt.cols, row...)
+		pt.cols = append(pt.cols, int32(r)) // the diagonal, last
+		pt.ptr[r+1] = len(pt.cols)
 	}
-	f.vals = make([]float64, f.ptr[n])
+	return pt
+}
+
+// newIC computes the incomplete Cholesky factor of S = diag(base) + s2·H (base nil: I) on
+// the pattern of newICPattern(h, fill).
+func newIC(h *symCSR, base []float64, s2 float64, fill int) *icFactor {
+	return newICOn(h, newICPattern(h, fill), base, s2)
+}
+
+// newICOn computes the incomplete Cholesky factor of S = diag(base) + s2·H on the pattern
+// pt (which it does not modify). If a pivot is not positive it retries with the diagonal
+// of S scaled by 1 + shift (Manteuffel's shifted incomplete Cholesky), doubling the shift
+// from 1e-3: still a symmetric positive definite preconditioner, only a less accurate one.
+// (The IC(2) factors of the 64² benchmark need 8e-3–1.6e-2 where σ > 30 σN, five or six
+// factorisations; growing the shift by 4 saved 10% of the set-up but cost the 32² descent
+// of TestFullLikelihoodDescentAccuracy 20% more iterations.)
+func newICOn(h *symCSR, pt *icPattern, base []float64, s2 float64) *icFactor {
+	f := &icFactor{ptr: pt.ptr, cols: pt.cols, vals: make([]float64, len(pt.cols))}
 	for shift := 0.0; ; shift = math.Max(2*shift, 1e-3) {
 		if f.factor(h, base, s2, shift) {
 			f.compact()
