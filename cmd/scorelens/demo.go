@@ -19,7 +19,8 @@ func init() {
 			&cli.IntFlag{Name: "samples", Usage: "posterior samples", Value: 16},
 			&cli.IntFlag{Name: "steps", Usage: "solver steps (0: auto)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed", Value: 1},
-			&cli.StringFlag{Name: "prior", Usage: "analytic prior `SPEC`", Value: demo.DefaultPrior},
+			&cli.StringFlag{Name: "model", Usage: "score model `FILE` (default: models/" + demo.ShippedModelName + " when shipped)"},
+			&cli.StringFlag{Name: "prior", Usage: "analytic prior `SPEC` instead of a model (default, when no model is shipped: " + demo.DefaultPrior + ")"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 		},
 		Action: func(c *cli.Context) error {
@@ -28,7 +29,7 @@ func init() {
 				log = nil
 			}
 			files, err := demo.Run(c.Context, demo.Options{Out: c.String("out"), OOD: c.Bool("ood"),
-				Samples: c.Int("samples"), Steps: c.Int("steps"), Seed: c.Uint64("seed"), Prior: c.String("prior"),
+				Samples: c.Int("samples"), Steps: c.Int("steps"), Seed: c.Uint64("seed"), Model: c.String("model"), Prior: c.String("prior"),
 				Software: version, Log: log})
 			if err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 
 	"scorelens/infer"
 	"scorelens/infer/figure"
+	"scorelens/infer/ort"
 	"scorelens/lens"
 )
 
@@ -28,9 +29,29 @@ type Options struct {
 	Samples  int       // posterior samples for figure 1 (default 16)
 	Steps    int       // solver steps (0: auto)
 	Seed     uint64    // noise and sampling seed
-	Prior    string    // analytic prior used until a shipped score model exists
+	Model    string    // score model (ONNX); "" = the shipped one (ShippedModel), if present
+	Prior    string    // analytic prior, used when no model is given or shipped
 	Software string    // version written to file headers
 	Log      io.Writer // progress; nil for none
+}
+
+// ShippedModelName is the file name of the galaxy prior shipped in models/.
+const ShippedModelName = "galaxies64.onnx"
+
+// ShippedModel returns the path of the shipped galaxy prior: models/galaxies64.onnx in the
+// working directory or beside the executable's folder (bin/../models), or "" when neither
+// exists.
+func ShippedModel() string {
+	cands := []string{filepath.Join("models", ShippedModelName)}
+	if exe, err := os.Executable(); err == nil {
+		cands = append(cands, filepath.Join(filepath.Dir(exe), "..", "models", ShippedModelName))
+	}
+	for _, c := range cands {
+		if st, err := os.Stat(c); err == nil && !st.IsDir() {
+			return c
+		}
+	}
+	return ""
 }
 
 // DefaultPrior is the analytic prior of the demo: a Gaussian random field whose per-pixel
@@ -45,7 +66,10 @@ func (o *Options) defaults() {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
-	if o.Prior == "" {
+	if o.Model == "" && o.Prior == "" {
+		o.Model = ShippedModel()
+	}
+	if o.Model == "" && o.Prior == "" {
 		o.Prior = DefaultPrior
 	}
 	if o.Log == nil {
@@ -67,12 +91,18 @@ func Run(ctx context.Context, o Options) ([]string, error) {
 		return runOOD(ctx, o, lensPath)
 	}
 	start := time.Now()
-	obsPath := filepath.Join(o.Out, "obs.fits")
-	obs, err := lens.SimulateFile(ctx, lensPath, "spiral", o.Seed, obsPath, o.Software)
+	cfg, err := lens.LoadConfig(lensPath)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := lens.LoadConfig(lensPath)
+	// The model is checked before anything is simulated.
+	model, closeModel, err := o.openModel(cfg.SourceGrid().N)
+	if err != nil {
+		return nil, err
+	}
+	defer closeModel()
+	obsPath := filepath.Join(o.Out, "obs.fits")
+	obs, err := lens.SimulateFile(ctx, lensPath, "spiral", o.Seed, obsPath, o.Software)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +113,7 @@ func Run(ctx context.Context, o Options) ([]string, error) {
 	fmt.Fprintf(o.Log, "simulated %s (%s)\n", obsPath, time.Since(start).Round(time.Millisecond))
 	postPath := filepath.Join(o.Out, "posterior.fits")
 	err = infer.Run(ctx, infer.RunOptions{
-		Lens: lensPath, Obs: obsPath, Out: postPath, Prior: o.Prior, Likelihood: "full",
+		Lens: lensPath, Obs: obsPath, Out: postPath, Prior: o.Prior, Model: model, Likelihood: "full",
 		Predictor: "em", Corrector: "none", Steps: o.Steps, Samples: o.Samples, Batch: o.Samples,
 		Seed: o.Seed, Shard: 1, Shards: 1, Software: o.Software, Log: o.Log,
 	})
@@ -97,4 +127,17 @@ func Run(ctx context.Context, o Options) ([]string, error) {
 	}
 	fmt.Fprintf(o.Log, "done in %s\n", time.Since(start).Round(time.Second))
 	return []string{lensPath, obsPath, obsPNG, postPath, fig1, grid}, nil
+}
+
+// openModel opens o.Model as the prior (nil when the demo uses the analytic prior).
+func (o *Options) openModel(ns int) (*infer.ModelPrior, func(), error) {
+	if o.Model == "" {
+		return nil, func() {}, nil
+	}
+	prior, m, err := ort.OpenPrior(o.Model, ns, ort.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(o.Log, "prior: score model %s\n", o.Model)
+	return prior, func() { m.Close() }, nil
 }

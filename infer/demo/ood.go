@@ -28,6 +28,11 @@ func runOOD(ctx context.Context, o Options, lensPath string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	model, closeModel, err := o.openModel(cfg.SourceGrid().N)
+	if err != nil {
+		return nil, err
+	}
+	defer closeModel()
 	var written []string
 	panels := []figure.Panel{}
 	var obsRow, sampleRow []figure.Panel
@@ -53,7 +58,7 @@ func runOOD(ctx context.Context, o Options, lensPath string) ([]string, error) {
 			return nil, err
 		}
 		pp := filepath.Join(o.Out, fmt.Sprintf("posterior-ood-%d.fits", k))
-		err = infer.Run(ctx, infer.RunOptions{Lens: lp, Obs: op, Out: pp, Prior: o.Prior, Likelihood: "full",
+		err = infer.Run(ctx, infer.RunOptions{Lens: lp, Obs: op, Out: pp, Prior: o.Prior, Model: model, Likelihood: "full",
 			Predictor: "em", Corrector: "none", Steps: o.Steps, Samples: 1, Batch: 1, Seed: o.Seed,
 			Shard: 1, Shards: 1, Software: o.Software, Log: o.Log})
 		if err != nil {
