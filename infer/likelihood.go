@@ -167,7 +167,8 @@ type LikelihoodWork struct {
 	solves                int
 
 	// Evaluations is the number of score evaluations; Iterations the CG iterations they
-	// took in total (full only); Unconverged the evaluations that hit the iteration limit.
+	// took in total (full only); Unconverged the evaluations that hit the iteration limit
+	// or broke down (no descent direction before the tolerance, e.g. a non-finite factor).
 	Evaluations, Iterations, Unconverged int
 }
 
@@ -327,7 +328,10 @@ func (l *Likelihood) solve(w *LikelihoodWork, s2 float64) {
 			pkp += pi * c
 		}
 		if !(pkp > 0) {
-			break // p = 0: nothing left to do
+			// Not converged (rd > stop), yet no descent direction: a breakdown, such as a
+			// preconditioner that overflowed. Stop where we are, and count it.
+			w.Unconverged++
+			break
 		}
 		alpha := rz / pkp
 		rd = 0

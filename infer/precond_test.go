@@ -248,3 +248,32 @@ func TestICFillFor(t *testing.T) {
 		}
 	}
 }
+
+// A preconditioner that has overflowed (a NaN in its factor) must not pass for a converged
+// solve: CG stops at its first iteration, and the evaluation is counted as unconverged.
+// (A pivot floor in place of the shift produced such factors on the 64² benchmark, where
+// the solves then "converged" in one iteration each.)
+func TestFullLikelihoodBreakdownCounted(t *testing.T) {
+	op := lensOperator(t, 8, 1.0, 12, 3.0)
+	m, n := op.Rows(), op.Cols()
+	y, noise := make([]float64, m), make([]float64, m)
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = float64(i%5) - 2
+	}
+	for i := range noise {
+		noise[i] = 0.01
+	}
+	l, err := NewLikelihood(LikelihoodFull, op, y, noise, nil, LikelihoodOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sigma = 3.0
+	f := l.icAt(sigma * sigma)
+	f.inv[len(f.inv)/2] = math.NaN()
+	w := l.NewWork()
+	l.AddScore(make([]float64, n), x, sigma, w)
+	if w.Unconverged != 1 || w.Iterations != 1 {
+		t.Errorf("NaN factor: %d unconverged, %d iterations; want 1 and 1", w.Unconverged, w.Iterations)
+	}
+}
