@@ -27,7 +27,7 @@ func (z zeroPrior) ScoreSigma(dst, _ []float64, _ float64)                      
 // machine whose load changes from second to second still gives a usable ratio) and the
 // one-off set-up of its preconditioner (A Aᵀ and the incomplete Cholesky factors of the σ
 // levels a descent visits), which a run pays once for all its samples and is left out of
-// ns/step.
+// ns/step, and its unconverged (or broken-down) solves per descent, which should be 0.
 func BenchmarkSamplerStep(b *testing.B) {
 	op := lensOperator(b, 64, 3.2, 64, 6.4)
 	m := op.Rows()
@@ -60,13 +60,14 @@ func BenchmarkSamplerStep(b *testing.B) {
 						paper, _ = benchDescent(b, LikelihoodPaper, op, y, noise, steps)
 					}
 					var ratios []float64
-					its, evals := 0, 0
+					its, evals, unconv := 0, 0, 0
 					for b.Loop() {
 						t := time.Now()
 						w := descent()
 						d := time.Since(t)
 						its += w.Iterations
 						evals += w.Evaluations
+						unconv += w.Unconverged
 						if paper != nil {
 							b.StopTimer()
 							t = time.Now()
@@ -80,6 +81,7 @@ func BenchmarkSamplerStep(b *testing.B) {
 					b.ReportMetric(float64(its)/float64(evals), "cg-its/step")
 					b.ReportMetric(0, "ns/op")
 					if kind == LikelihoodFull {
+						b.ReportMetric(float64(unconv)/float64(b.N), "unconverged/descent")
 						b.ReportMetric(float64(setup.Microseconds())/1e3, "setup-ms")
 						slices.Sort(ratios)
 						b.ReportMetric(ratios[len(ratios)/2], "x-paper")
