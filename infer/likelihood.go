@@ -332,21 +332,29 @@ const (
 	icMaxFill   = 2    // the most fill levels
 )
 
-// The cost bounds of the preconditioner's set-up, in units of one CG iteration (itCost).
-// A factorisation (and a level of symbolic fill) may cost icMaxWork iterations: IC(2) of the
-// 64² benchmark costs 190 without a PSF and 300 with a Gaussian PSF of FWHM 0.08″ (after
-// icKeep), and it saves more than that at a level's first few hundred steps. All of a
-// level's attempts (the retries with a growing shift) may cost icMaxTries times that.
+// The cost bounds of the preconditioner's set-up, in units of one CG iteration (itCost,
+// against pattern work in multiply-adds scanned). A factorisation, and a level of symbolic
+// fill, may cost icMaxWork iterations; all of a level's attempts (the retries with a
+// growing shift) icMaxTries times that, after which the level gets the next lower fill.
+// On the 64² benchmark one IC(0)/IC(1)/IC(2) factorisation costs 9/49/210 iterations
+// without a PSF (all allowed, as before) and 14/107/457 with a Gaussian PSF of FWHM 0.08″
+// (after icKeep; 135/770/1558 on the whole K), so IC(1) at most there: with icKeep = 1e-3
+// IC(2) took 2.59 and 1.04 CG iterations per step at 200 and 2000 steps (σN = 0.01)
+// against IC(1)'s 2.67 and 1.07, for twice the set-up (3.0 s against 1.4 s, loaded
+// machine). On the 32² descent of TestFullLikelihoodDescentAccuracy IC(2) costs 533, so
+// IC(1) is the most there (5.6 iterations per step instead of 4.4 at σN = 0.01).
 const (
-	icMaxWork  = 1000
+	icMaxWork  = 250
 	icMaxTries = 4
 )
 
 // icKeep is the relative size |K_ij| < icKeep·√(K_ii K_jj) below which an entry of K is
-// left out of the matrix that is factorised (CG still applies the exact C). At 1e-3 it
-// removes the far wings of the PSF's overlap (76% of K with the benchmark's PSF, 7%
-// without), which cost 10–15 times the factorisation work of what remains.
-const icKeep = 1e-3
+// left out of the matrix that is factorised (CG still applies the exact C). With a PSF,
+// A Aᵀ holds many entries from the overlap of the PSF's wings: at 1e-4 the 64² benchmark's
+// K keeps 31% of its 718k entries with the PSF (98% of 62k without), and its IC(1) pattern
+// costs 7 times less to factorise. 1e-3 kept 24% and 93% but took 13% more iterations on
+// the PSF-free benchmark at 2000 steps (1.27 against 1.11); 1e-4 none.
+const icKeep = 1e-4
 
 // solve runs preconditioned CG for (Σy + s2·A Aᵀ) u = r on the used pixels, starting from
 // the previous solution, and leaves u, w = Aᵀu and v = A Aᵀu in w. The preconditioner is

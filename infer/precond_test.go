@@ -98,7 +98,8 @@ func TestICExactWithoutFill(t *testing.T) {
 // rounded up: the incomplete Cholesky solver must be at least as accurate per --cg-tol,
 // not only faster (IC(0) at every level measured 9.8 iterations, 2.9% / 13.3%, and 4.3,
 // 1.04% / 3.97%; the fill chosen by level's stiffness, icFillFor, 4.4, 2.5% / 12.6%, and
-// 2.4, 0.94% / 3.9%).
+// 2.4, 0.94% / 3.9%; with the set-up's cost bound, which caps this problem at IC(1), 5.6,
+// 2.84% / 13.1%, and 2.85, 1.08% / 4.24%).
 func TestFullLikelihoodDescentAccuracy(t *testing.T) {
 	op := lensOperator(t, 32, 1.6, 32, 3.2)
 	m, n := op.Rows(), op.Cols()
@@ -275,5 +276,52 @@ func TestFullLikelihoodBreakdownCounted(t *testing.T) {
 	l.AddScore(make([]float64, n), x, sigma, w)
 	if w.Unconverged != 1 || w.Iterations != 1 {
 		t.Errorf("NaN factor: %d unconverged, %d iterations; want 1 and 1", w.Unconverged, w.Iterations)
+	}
+}
+
+// The preconditioner's set-up is bounded in CG iterations whatever the operator's density.
+// With a PSF (Gaussian, FWHM 0.16″ = 1.6 image pixels: A has 15 times the entries of the
+// PSF-free 32² operator, A Aᵀ 6 times more again), the set-up of all σ levels a descent
+// from 20 to 1e-3 visits must cost
+//   - at most 200 CG iterations per level on average (measured 112; a level's cap is
+//     icMaxTries·icMaxWork = 1000; 200 is what a factor saving one iteration per step
+//     repays over the ~200 steps a level gets at 2000 steps), and
+//   - less than half of ONE IC(2) factorisation of the whole K at each level whose
+//     stiffness asks for IC(2), a lower bound on what the unbounded set-up cost (it also
+//     retried five or six times with a growing shift; measured 2.9 times less).
+//
+// Work is counted in multiply-adds scanned (icPattern.work), so the test does not depend
+// on the machine's load. (The example lens of SPEC §4 took 20 s in factorisations for a
+// 20-step run before the bound, 2 s after.)
+func TestICSetupBoundedWithPSF(t *testing.T) {
+	op := lensOperatorPSF(t, 32, 1.6, 32, 3.2, 0.16)
+	m := op.Rows()
+	y, noise := make([]float64, m), make([]float64, m)
+	for i := range noise {
+		noise[i] = 0.01
+	}
+	l, err := NewLikelihood(LikelihoodFull, op, y, noise, nil, LikelihoodOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := newICPattern(l.k, icMaxFill)
+	ic2 := float64(full.work[len(full.work)-1]) / float64(l.itCost)
+	levels, stiff := 0, 0
+	for s := 20.0; s >= 1e-3; s /= icRho {
+		before := l.SetupWork()
+		l.icAt(s * s)
+		if d := l.SetupWork() - before; d > icMaxTries*icMaxWork+2*icMaxWork { // + the patterns
+			t.Errorf("σ=%g: set-up %.0f CG iterations, cap %d", s, d, icMaxTries*icMaxWork)
+		}
+		levels++
+		lv := math.Round(math.Log(s*s) / (2 * math.Log(icRho)))
+		if icFillFor(math.Pow(icRho, 2*lv)*l.stiff) == icMaxFill {
+			stiff++
+		}
+	}
+	total := l.SetupWork()
+	t.Logf("nnz(A) %d, nnz(K) %d (factorised %d): %d levels, set-up %.0f CG iterations (%.0f per level); IC(2) of K %.0f at each of %d levels", l.k.nnzA, len(l.k.cols), len(l.kf.cols), levels, total, total/float64(levels), ic2, stiff)
+	if !(total <= 200*float64(levels) && total < 0.5*ic2*float64(stiff)) {
+		t.Errorf("set-up of %d levels %.0f CG iterations: want at most %d and below %.0f", levels, total, 200*levels, 0.5*ic2*float64(stiff))
 	}
 }
