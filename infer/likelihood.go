@@ -57,12 +57,12 @@ type Likelihood struct {
 	tol     float64
 	maxIter int
 
-	// full only: K = A Aᵀ on the used pixels, assembled once, and the incomplete Cholesky
-	// factors of Σy + σℓ² K at the σ levels σℓ = icRho^ℓ visited so far (built on first
-	// use; a factor depends only on its level, so results do not depend on which sample
-	// or goroutine built it).
-	k      *symCSR
-	kf     *symCSR // K without its negligible entries (sparsified by icKeep): what is factorised
+	// full only: K = A Aᵀ on the used pixels without its negligible entries (sparsified by
+	// icKeep; the whole K, 65 MB at 128² with a PSF, is not kept: CG applies Aᵀ then A),
+	// assembled once, and the incomplete Cholesky factors of Σy + σℓ² K at the σ levels
+	// σℓ = icRho^ℓ visited so far (built on first use; a factor depends only on its level,
+	// so results do not depend on which sample or goroutine built it).
+	kf     *symCSR
 	stiff  float64 // median over used pixels with diag(K) > 0 of diag(K)/σᵢ²
 	itCost int64   // the work of one CG iteration, 2·nnz(A) + 8·rows (multiply-adds)
 	icMu   sync.Mutex
@@ -129,7 +129,7 @@ func NewLikelihood(kind string, a LinearOperator, y, sigma []float64, mask []boo
 		return nil, fmt.Errorf("the mask leaves no data pixel")
 	}
 	if kind == LikelihoodFull {
-		l.k = imageNormalMatrix(a, l.use)
+		k := imageNormalMatrix(a, l.use)
 		var q []float64
 		for i, di := range l.d {
 			if l.use[i] != 0 && di > 0 {
@@ -140,8 +140,8 @@ func NewLikelihood(kind string, a LinearOperator, y, sigma []float64, mask []boo
 			slices.Sort(q)
 			l.stiff = q[len(q)/2]
 		}
-		l.kf = sparsified(l.k, icKeep)
-		l.itCost = int64(2*l.k.nnzA + 8*m)
+		l.kf = sparsified(k, icKeep)
+		l.itCost = int64(2*k.nnzA + 8*m)
 		l.ic, l.icPat, l.icCap = map[int]*icFactor{}, map[int]*icPattern{}, icMaxFill
 	}
 	return l, nil

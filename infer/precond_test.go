@@ -304,7 +304,8 @@ func TestICSetupBoundedWithPSF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := newICPattern(l.k, icMaxFill)
+	k := imageNormalMatrix(op, l.use)
+	full := newICPattern(k, icMaxFill)
 	ic2 := float64(full.work[len(full.work)-1]) / float64(l.itCost)
 	levels, stiff := 0, 0
 	for s := 20.0; s >= 1e-3; s /= icRho {
@@ -320,7 +321,7 @@ func TestICSetupBoundedWithPSF(t *testing.T) {
 		}
 	}
 	total := l.SetupWork()
-	t.Logf("nnz(A) %d, nnz(K) %d (factorised %d): %d levels, set-up %.0f CG iterations (%.0f per level); IC(2) of K %.0f at each of %d levels", l.k.nnzA, len(l.k.cols), len(l.kf.cols), levels, total, total/float64(levels), ic2, stiff)
+	t.Logf("nnz(A) %d, nnz(K) %d (factorised %d): %d levels, set-up %.0f CG iterations (%.0f per level); IC(2) of K %.0f at each of %d levels", k.nnzA, len(k.cols), len(l.kf.cols), levels, total, total/float64(levels), ic2, stiff)
 	if !(total <= 200*float64(levels) && total < 0.5*ic2*float64(stiff)) {
 		t.Errorf("set-up of %d levels %.0f CG iterations: want at most %d and below %.0f", levels, total, 200*levels, 0.5*ic2*float64(stiff))
 	}
