@@ -253,6 +253,7 @@ func (l *Likelihood) icAt(s2 float64) *icFactor {
 		sl2 := math.Pow(icRho, float64(2*lv))
 		for fill := icFillFor(sl2 * l.stiff); f == nil; fill-- {
 			pt, budget := l.pattern(fill), icMaxTries*icMaxWork*l.itCost
+			fill = min(fill, l.icCap) // the fill of pt: not the same pattern twice
 			if fill < 0 {
 				budget = 0 // the diagonal: one pass, never fails
 			}

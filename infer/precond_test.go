@@ -326,3 +326,41 @@ func TestICSetupBoundedWithPSF(t *testing.T) {
 		t.Errorf("set-up of %d levels %.0f CG iterations: want at most %d and below %.0f", levels, total, 200*levels, 0.5*ic2*float64(stiff))
 	}
 }
+
+// The cost caps fall back to less fill: newICOn gives up (nil, no work) when one
+// factorisation exceeds its budget, and a likelihood whose CG iteration is made to look
+// nearly free (so that every pattern is over icMaxWork) preconditions every level by the
+// diagonal alone, with no set-up work beyond one pass over the diagonal, and still solves.
+func TestICBudgetFallback(t *testing.T) {
+	op := lensOperator(t, 8, 1.0, 12, 3.0)
+	m, n := op.Rows(), op.Cols()
+	y, noise := make([]float64, m), make([]float64, m)
+	for i := range noise {
+		noise[i] = 0.01
+		y[i] = float64(i%7) - 3
+	}
+	l, err := NewLikelihood(LikelihoodFull, op, y, noise, nil, LikelihoodOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := newICPattern(l.kf, 0)
+	if f, spent := newICOn(l.kf, pt, l.noise2, 1, pt.work[len(pt.work)-1]-1); f != nil || spent != 0 {
+		t.Errorf("budget below one factorisation: factor %v, work %d; want nil, 0", f != nil, spent)
+	}
+	l.itCost = 1 // every pattern now costs more than icMaxWork iterations
+	levels := 0
+	for s := 20.0; s >= 1e-3; s /= icRho {
+		if f := l.icAt(s * s); len(f.loCols) != 0 {
+			t.Fatalf("σ=%g: %d off-diagonal entries, want the diagonal alone", s, len(f.loCols))
+		}
+		levels++
+	}
+	if l.setup != int64(levels*m) || l.icCap != -1 { // one pass over the diagonal per level
+		t.Errorf("set-up work %d, fill cap %d; want %d and -1", l.setup, l.icCap, levels*m)
+	}
+	w := l.NewWork()
+	l.AddScore(make([]float64, n), make([]float64, n), 1, w)
+	if w.Unconverged != 0 || w.Iterations == 0 {
+		t.Errorf("diagonal preconditioner: %d iterations, %d unconverged", w.Iterations, w.Unconverged)
+	}
+}
