@@ -136,7 +136,7 @@ func benchDescent(b *testing.B, kind string, op LinearOperator, y, noise []float
 	if err != nil {
 		b.Fatal(err)
 	}
-	post := &Posterior{Prior: zeroPrior{64}, Likelihood: l, SDE: VESDE{1e-3, 20}}
+	post := &Posterior{Prior: zeroPrior{side(op.Cols())}, Likelihood: l, SDE: VESDE{1e-3, 20}}
 	opt := SolverOptions{SDE: post.SDE, Steps: steps, Predictor: "em", Workers: 1}
 	x := make([]float64, op.Cols())
 	return func() *LikelihoodWork {
