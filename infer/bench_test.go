@@ -35,8 +35,9 @@ func (z zeroPrior) ScoreSigma(dst, _ []float64, _ float64)                      
 // The cases named psf=0.08 convolve the image with a Gaussian PSF of FWHM 0.08″ (0.8 image
 // pixels), as every real observation is: A then has 10 times the entries (190k against
 // 20k) and A Aᵀ 12 times (718k against 62k), which made the preconditioner's set-up of
-// the PSF-free tuning explode (6–9 s here, 20 s of a 20-step run on the example lens). setup-its reports that set-up in CG
-// iterations (Likelihood.SetupWork), the unit in which it is bounded.
+// the PSF-free tuning explode (6–9 s here, 20 s of a 20-step run on the example lens).
+// setup-its reports that set-up in CG iterations (Likelihood.SetupWork), the unit in
+// which it is bounded.
 func BenchmarkSamplerStep(b *testing.B) {
 	for _, psf := range []float64{0, 0.08} {
 		op := lensOperator(b, 64, 3.2, 64, 6.4)
