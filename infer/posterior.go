@@ -37,19 +37,37 @@ type runMeta struct {
 	LensPath, ObsPath  string // absolute paths of the lens configuration and observation
 }
 
+// SolverSettings are the settings of a reverse-SDE run that every file of samples records:
+// posterior files and prior-sample cubes alike.
+type SolverSettings struct {
+	Model, ModelSHA    string
+	SigmaMin, SigmaMax float64
+	Steps              int
+	Predictor          string
+	Corrector          string
+	SNR                float64
+	Denoise            bool
+}
+
+// SetCards writes the settings into h (MODEL … DENOISE, in the order of SPEC §5).
+func (s SolverSettings) SetCards(h *fitsimg.Header) {
+	h.Set("MODEL", s.Model, "score model file, or prior:SPEC for an analytic prior")
+	h.Set("MODELSHA", s.ModelSHA, "SHA-256 of the model (of the prior spec)")
+	h.Set("SDE", "ve", "variance-exploding SDE")
+	h.Set("SIGMAMIN", s.SigmaMin, "sigma_min of the VE SDE")
+	h.Set("SIGMAMAX", s.SigmaMax, "sigma_max of the VE SDE")
+	h.Set("STEPS", int64(s.Steps), "solver steps")
+	h.Set("PREDICTR", s.Predictor, "predictor")
+	h.Set("CORRECTR", s.Corrector, "corrector")
+	h.Set("SNR", s.SNR, "Langevin corrector signal-to-noise ratio")
+	h.Set("DENOISE", s.Denoise, "final step without noise")
+}
+
 // header returns the SAMPLES header cards of m, in the order of SPEC §5.
 func (m *runMeta) header() fitsimg.Header {
 	var h fitsimg.Header
-	h.Set("MODEL", m.Model, "score model file, or prior:SPEC for an analytic prior")
-	h.Set("MODELSHA", m.ModelSHA, "SHA-256 of the model (of the prior spec)")
-	h.Set("SDE", "ve", "variance-exploding SDE")
-	h.Set("SIGMAMIN", m.SigmaMin, "sigma_min of the VE SDE")
-	h.Set("SIGMAMAX", m.SigmaMax, "sigma_max of the VE SDE")
-	h.Set("STEPS", int64(m.Steps), "solver steps")
-	h.Set("PREDICTR", m.Predictor, "predictor")
-	h.Set("CORRECTR", m.Corrector, "corrector")
-	h.Set("SNR", m.SNR, "Langevin corrector signal-to-noise ratio")
-	h.Set("DENOISE", m.Denoise, "final step without noise")
+	SolverSettings{Model: m.Model, ModelSHA: m.ModelSHA, SigmaMin: m.SigmaMin, SigmaMax: m.SigmaMax,
+		Steps: m.Steps, Predictor: m.Predictor, Corrector: m.Corrector, SNR: m.SNR, Denoise: m.Denoise}.SetCards(&h)
 	h.Set("LIKELIHD", m.Likelihood, "convolved likelihood (paper, diag, full)")
 	h.Set("CGTOL", m.CGTol, "CG relative tolerance (full likelihood)")
 	h.Set("SEED", int64(m.Seed), "seed; sample i uses PCG(seed, i)")
