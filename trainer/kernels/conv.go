@@ -2,7 +2,8 @@ package kernels
 
 // ConvShape describes a stride-1 2-D convolution of a [B, Cin, H, W] input with a
 // [Cout, Cin, K, K] filter and zero padding Pad on every side; the output is
-// [B, Cout, H+2·Pad−K+1, W+2·Pad−K+1]. Cross-correlation, as in PyTorch's and ONNX's Conv.
+// [B, Cout, H+2·Pad−K+1, W+2·Pad−K+1], with Pad < K. Cross-correlation, as in PyTorch's and
+// ONNX's Conv.
 type ConvShape struct {
 	B, Cin, H, W, Cout, K, Pad int
 }
@@ -22,6 +23,9 @@ func (s ConvShape) checkLens(nx, nw, ny int) {
 	ho, wo := s.Out()
 	if ho <= 0 || wo <= 0 {
 		panic("kernels: convolution output is empty")
+	}
+	if s.Pad >= s.K {
+		panic("kernels: convolution padding must be smaller than the kernel")
 	}
 	if nx != s.B*s.Cin*s.H*s.W {
 		panic("kernels: convolution input length mismatch")
@@ -67,41 +71,6 @@ func im2col[T Float](col, x []T, s ConvShape) {
 	}
 }
 
-// col2im adds the patch matrix col back into the image dx (which it does not clear).
-func col2im[T Float](dx, col []T, s ConvShape) {
-	if d32, ok := any(dx).([]float32); ok {
-		col2imVec(d32, any(col).([]float32), s)
-		return
-	}
-	ho, wo := s.Out()
-	k, p := s.K, s.Pad
-	n := ho * wo
-	for c := 0; c < s.Cin; c++ {
-		dc := dx[c*s.H*s.W : (c+1)*s.H*s.W]
-		for ky := 0; ky < k; ky++ {
-			for kx := 0; kx < k; kx++ {
-				row := col[((c*k+ky)*k+kx)*n : ((c*k+ky)*k+kx+1)*n]
-				lo := max(0, p-kx)
-				hi := min(wo, s.W+p-kx)
-				if lo >= hi {
-					continue
-				}
-				for oy := 0; oy < ho; oy++ {
-					iy := oy + ky - p
-					if iy < 0 || iy >= s.H {
-						continue
-					}
-					d := dc[iy*s.W+lo+kx-p : iy*s.W+hi+kx-p]
-					r := row[oy*wo+lo : oy*wo+hi]
-					for i := range d {
-						d[i] += r[i]
-					}
-				}
-			}
-		}
-	}
-}
-
 // ConvForward computes y = conv(x, w) + bias (bias may be nil).
 func ConvForward[T Float](y, x, w, bias []T, s ConvShape) {
 	s.checkLens(len(x), len(w), len(y))
@@ -128,10 +97,7 @@ func ConvForward[T Float](y, x, w, bias []T, s ConvShape) {
 		var beta T
 		if bias != nil {
 			for o := 0; o < s.Cout; o++ {
-				r := yb[o*n : (o+1)*n]
-				for i := range r {
-					r[i] = bias[o]
-				}
+				fill(yb[o*n:(o+1)*n], bias[o])
 			}
 			beta = 1
 		}
@@ -140,29 +106,43 @@ func ConvForward[T Float](y, x, w, bias []T, s ConvShape) {
 }
 
 // ConvBackwardData computes dx = ∂L/∂x from dy = ∂L/∂y (overwriting dx).
+//
+// For K > 1 it runs as a forward convolution of dy with the filter flipped in space and
+// transposed in channels, padded by K−1−Pad: one [Cin, Cout·K·K]·[Cout·K·K, H·W] product per
+// image, the forward pass's well-shaped GEMM, instead of the [Cin·K·K, Cout]·[Cout, Ho·Wo]
+// product and col2im (whose inner dimension, Cout, is as small as 16 in the small preset).
 func ConvBackwardData[T Float](dx, w, dy []T, s ConvShape) {
 	s.checkLens(len(dx), len(w), len(dy))
 	ho, wo := s.Out()
 	n := ho * wo
 	kk := s.Cin * s.K * s.K
-	var cols [][]T
-	nw := min(s.B, Workers())
-	if !s.direct() {
-		cols = workerBufs[T](nw, kk*n)
-		defer putBufs(cols)
-	}
-	parallelFor(s.B, func(wk, b int) {
-		dxb := dx[b*s.Cin*s.H*s.W : (b+1)*s.Cin*s.H*s.W]
-		dyb := dy[b*s.Cout*n : (b+1)*s.Cout*n]
-		if s.direct() {
+	if s.direct() {
+		parallelFor(s.B, func(_, b int) {
+			dxb := dx[b*s.Cin*s.H*s.W : (b+1)*s.Cin*s.H*s.W]
+			dyb := dy[b*s.Cout*n : (b+1)*s.Cout*n]
 			Gemm(true, false, kk, n, s.Cout, 1, w, kk, dyb, n, 0, dxb, n)
-			return
+		})
+		return
+	}
+	t := ConvShape{B: s.B, Cin: s.Cout, H: ho, W: wo, Cout: s.Cin, K: s.K, Pad: s.K - 1 - s.Pad}
+	wt := getBuf[T](len(w))
+	defer putBuf(wt)
+	flipTranspose(wt, w, s.Cout, s.Cin, s.K)
+	ConvForward(dx, dy, wt, nil, t)
+}
+
+// flipTranspose writes wt[ci][co][K−1−ky][K−1−kx] = w[co][ci][ky][kx].
+func flipTranspose[T Float](wt, w []T, cout, cin, k int) {
+	kk := k * k
+	for co := 0; co < cout; co++ {
+		for ci := 0; ci < cin; ci++ {
+			src := w[(co*cin+ci)*kk : (co*cin+ci+1)*kk]
+			dst := wt[(ci*cout+co)*kk : (ci*cout+co+1)*kk]
+			for i, v := range src {
+				dst[kk-1-i] = v
+			}
 		}
-		col := cols[wk]
-		Gemm(true, false, kk, n, s.Cout, 1, w, kk, dyb, n, 0, col, n)
-		clear(dxb)
-		col2im(dxb, col, s)
-	})
+	}
 }
 
 // ConvBackwardFilter computes dw = ∂L/∂w from x and dy (overwriting dw).
@@ -225,9 +205,7 @@ func BiasBackward[T Float](db, dy []T, b, c, n int) {
 	parallelFor(c, func(_, o int) { // each channel summed in a fixed order
 		var s float64
 		for i := 0; i < b; i++ {
-			for _, v := range dy[(i*c+o)*n : (i*c+o+1)*n] {
-				s += float64(v)
-			}
+			s += sum(dy[(i*c+o)*n : (i*c+o+1)*n])
 		}
 		db[o] = T(s)
 	})

@@ -90,11 +90,30 @@ func SumPixels[T Float](d, h []T, b, c, n int) {
 		panic("kernels: pixel sum length mismatch")
 	}
 	for bc := range d {
-		var s float64
-		for _, v := range h[bc*n : (bc+1)*n] {
-			s += float64(v)
-		}
-		d[bc] = T(s)
+		d[bc] = T(sum(h[bc*n : (bc+1)*n]))
+	}
+}
+
+// sum returns Σ x in float64 (in C for long float32 slices).
+func sum[T Float](x []T) float64 {
+	if x32, ok := any(x).([]float32); ok && len(x) >= vecMin {
+		return sumVec(x32)
+	}
+	var s float64
+	for _, v := range x {
+		s += float64(v)
+	}
+	return s
+}
+
+// fill sets every element of x to v (by doubling copies, which run as memmove).
+func fill[T Float](x []T, v T) {
+	if len(x) == 0 {
+		return
+	}
+	x[0] = v
+	for k := 1; k < len(x); k *= 2 {
+		copy(x[k:], x[:k])
 	}
 }
 

@@ -29,14 +29,9 @@ func addVec(y, x []float32) {
 	C.sl_add(fptr(y), fptr(x), C.long(len(x)))
 }
 
-// col2imVec is col2im (conv.go) for float32 in C.
-func col2imVec(dx, col []float32, s ConvShape) {
-	ho, wo := s.Out()
-	if len(col) < s.Cin*s.K*s.K*ho*wo || len(dx) < s.Cin*s.H*s.W {
-		panic("kernels: col2im length mismatch")
-	}
-	C.sl_col2im(fptr(dx), fptr(col), C.long(s.Cin), C.long(s.H), C.long(s.W), C.long(s.K), C.long(s.Pad),
-		C.long(ho), C.long(wo))
+// sumVec returns Σ x in double, in C.
+func sumVec(x []float32) float64 {
+	return float64(C.sl_sum(fptr(x), C.long(len(x))))
 }
 
 func statsVec(x []float32) (s, s2 float64) {

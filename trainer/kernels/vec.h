@@ -54,54 +54,63 @@ SL_CLONES static void sl_add(float *restrict y, const float *restrict x, long n)
 	for (long i = 0; i < n; i++) y[i] += x[i];
 }
 
-// col2im: adds the [cin·k·k, ho·wo] patch matrix col into the image dx [cin, h, w]
-// (stride 1, zero padding p), as col2im in conv.go.
-SL_CLONES static void sl_col2im(float *restrict dx, const float *restrict col, long cin, long h, long w,
-                                long k, long p, long ho, long wo) {
-	long n = ho * wo;
-	for (long c = 0; c < cin; c++) {
-		float *dc = dx + c * h * w;
-		for (long ky = 0; ky < k; ky++) {
-			for (long kx = 0; kx < k; kx++) {
-				const float *row = col + ((c * k + ky) * k + kx) * n;
-				long lo = p - kx > 0 ? p - kx : 0;
-				long hi = w + p - kx < wo ? w + p - kx : wo;
-				if (lo >= hi) continue;
-				for (long oy = 0; oy < ho; oy++) {
-					long iy = oy + ky - p;
-					if (iy < 0 || iy >= h) continue;
-					float *d = dc + iy * w + lo + kx - p;
-					const float *r = row + oy * wo + lo;
-					for (long i = 0; i < hi - lo; i++) d[i] += r[i];
-				}
-			}
-		}
-	}
+// The reductions below keep 8 independent double accumulators (lanes), so that the
+// compiler can vectorise them without reassociating (a single accumulator is a chain of
+// dependent additions); the lanes are combined in a fixed order, so results do not depend
+// on the machine.
+#define SL_LANES 8
+
+static inline double sl_combine(const double *l) {
+	return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+// Σ x in double.
+SL_CLONES static double sl_sum(const float *restrict x, long n) {
+	double s[SL_LANES] = {0};
+	long i = 0;
+	for (; i + SL_LANES <= n; i += SL_LANES)
+		for (int l = 0; l < SL_LANES; l++) s[l] += (double)x[i + l];
+	for (; i < n; i++) s[0] += (double)x[i];
+	return sl_combine(s);
 }
 
 // Sums of x and x² in double (GroupNorm statistics).
 SL_CLONES static void sl_stats(const float *restrict x, long n, double *sum, double *sum2) {
-	double s = 0, s2 = 0;
-	for (long i = 0; i < n; i++) {
+	double s[SL_LANES] = {0}, s2[SL_LANES] = {0};
+	long i = 0;
+	for (; i + SL_LANES <= n; i += SL_LANES)
+		for (int l = 0; l < SL_LANES; l++) {
+			double f = x[i + l];
+			s[l] += f;
+			s2[l] += f * f;
+		}
+	for (; i < n; i++) {
 		double f = x[i];
-		s += f;
-		s2 += f * f;
+		s[0] += f;
+		s2[0] += f * f;
 	}
-	*sum = s;
-	*sum2 = s2;
+	*sum = sl_combine(s);
+	*sum2 = sl_combine(s2);
 }
 
 // Σ dy and Σ dy·(x − mean) in double (GroupNorm backward).
 SL_CLONES static void sl_gnsums(const float *restrict dy, const float *restrict x, long n, double mean,
                                 double *a, double *b) {
-	double sa = 0, sb = 0;
-	for (long i = 0; i < n; i++) {
+	double sa[SL_LANES] = {0}, sb[SL_LANES] = {0};
+	long i = 0;
+	for (; i + SL_LANES <= n; i += SL_LANES)
+		for (int l = 0; l < SL_LANES; l++) {
+			double d = dy[i + l];
+			sa[l] += d;
+			sb[l] += d * ((double)x[i + l] - mean);
+		}
+	for (; i < n; i++) {
 		double d = dy[i];
-		sa += d;
-		sb += d * ((double)x[i] - mean);
+		sa[0] += d;
+		sb[0] += d * ((double)x[i] - mean);
 	}
-	*a = sa;
-	*b = sb;
+	*a = sl_combine(sa);
+	*b = sl_combine(sb);
 }
 
 // y = a·x + b
@@ -122,15 +131,12 @@ SL_CLONES static void sl_softmax_rows(float *restrict p, long n) {
 		float *r = p + i * n;
 		float m = r[0];
 		for (long j = 1; j < n; j++) m = r[j] > m ? r[j] : m;
-		double s = 0;
 		for (long j = 0; j < n; j++) {
 			float a = r[j] - m;
 			a = a < -87.3f ? -87.3f : a;
-			float e = sl_exp(a);
-			r[j] = e;
-			s += e;
+			r[j] = sl_exp(a);
 		}
-		float inv = (float)(1.0 / s);
+		float inv = (float)(1.0 / sl_sum(r, n));
 		for (long j = 0; j < n; j++) r[j] *= inv;
 	}
 }
