@@ -237,15 +237,20 @@ func gnRun[T K.Float](g groupNorm, y []T, in [][]T, sh []tensor.Shape) {
 func (g groupNorm) run32(y []float32, in [][]float32, sh []tensor.Shape) { gnRun(g, y, in, sh) }
 func (g groupNorm) run64(y []float64, in [][]float64, sh []tensor.Shape) { gnRun(g, y, in, sh) }
 func (g groupNorm) grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
-	dx, err := apply(gnData{g}, in[0], in[1], dy)
+	// One pass over x and dy gathers the per-channel sums that dx, dγ and dβ all need.
+	sums, err := apply(gnSums{g}, in[0], dy)
 	if err != nil {
 		return nil, err
 	}
-	dg, err := apply(gnGamma{g}, in[0], dy)
+	dx, err := apply(gnData{g}, in[0], in[1], dy, sums)
 	if err != nil {
 		return nil, err
 	}
-	db, err := apply(channelSum{}, dy)
+	dg, err := apply(gnParam{1}, sums)
+	if err != nil {
+		return nil, err
+	}
+	db, err := apply(gnParam{0}, sums)
 	if err != nil {
 		return nil, err
 	}
@@ -258,26 +263,49 @@ func GroupNorm(x, gamma, beta *G.Node, groups int, eps float64) (*G.Node, error)
 	return apply(groupNorm{groups, eps}, x, gamma, beta)
 }
 
+// gnSums gives the [B, C, 4] sums of kernels.GroupNormBackwardSums.
+type gnSums struct{ groupNorm }
+
+func (g gnSums) name() string       { return "group_norm_sums" + g.groupNorm.name() }
+func (g gnSums) dims() ([]int, int) { return []int{4, 4}, 3 }
+func (g gnSums) shape(in []tensor.Shape) tensor.Shape {
+	s := g.gs(in[0])
+	if !in[1].Eq(in[0]) {
+		panic("gop: group_norm_sums: x and dy shapes differ")
+	}
+	return tensor.Shape{s.B, s.C, K.GNSums}
+}
+func gnSumsRun[T K.Float](g gnSums, y []T, in [][]T, sh []tensor.Shape) {
+	K.GroupNormBackwardSums(y, in[0], in[1], g.gs(sh[0]))
+}
+func (g gnSums) run32(y []float32, in [][]float32, sh []tensor.Shape) { gnSumsRun(g, y, in, sh) }
+func (g gnSums) run64(y []float64, in [][]float64, sh []tensor.Shape) { gnSumsRun(g, y, in, sh) }
+
+// gnData gives dx from x, gamma, dy and the sums.
 type gnData struct{ groupNorm }
 
 func (g gnData) name() string                         { return "group_norm_data" + g.groupNorm.name() }
-func (g gnData) dims() ([]int, int)                   { return []int{4, 1, 4}, 4 }
+func (g gnData) dims() ([]int, int)                   { return []int{4, 1, 4, 3}, 4 }
 func (g gnData) shape(in []tensor.Shape) tensor.Shape { g.gs(in[0]); return in[0].Clone() }
 func gnDataRun[T K.Float](g gnData, y []T, in [][]T, sh []tensor.Shape) {
-	K.GroupNormBackwardData(y, in[0], in[1], in[2], g.gs(sh[0]))
+	K.GroupNormBackwardData(y, in[0], in[1], in[2], in[3], g.gs(sh[0]))
 }
 func (g gnData) run32(y []float32, in [][]float32, sh []tensor.Shape) { gnDataRun(g, y, in, sh) }
 func (g gnData) run64(y []float64, in [][]float64, sh []tensor.Shape) { gnDataRun(g, y, in, sh) }
 
-type gnGamma struct{ groupNorm }
+// gnParam gives dβ (k = 0) or dγ (k = 1) from the sums.
+type gnParam struct{ k int }
 
-func (g gnGamma) name() string       { return "group_norm_gamma" + g.groupNorm.name() }
-func (g gnGamma) dims() ([]int, int) { return []int{4, 4}, 1 }
-func (g gnGamma) shape(in []tensor.Shape) tensor.Shape {
-	return tensor.Shape{g.gs(in[0]).C}
+func (g gnParam) name() string       { return fmt.Sprintf("group_norm_param(k=%d)", g.k) }
+func (g gnParam) dims() ([]int, int) { return []int{3}, 1 }
+func (g gnParam) shape(in []tensor.Shape) tensor.Shape {
+	if len(in[0]) != 3 || in[0][2] != K.GNSums {
+		panic(fmt.Sprintf("gop: group_norm_param: sums of shape %v", in[0]))
+	}
+	return tensor.Shape{in[0][1]}
 }
-func gnGammaRun[T K.Float](g gnGamma, y []T, in [][]T, sh []tensor.Shape) {
-	K.GroupNormBackwardGamma(y, in[0], in[1], g.gs(sh[0]))
+func gnParamRun[T K.Float](g gnParam, y []T, in [][]T, sh []tensor.Shape) {
+	K.GroupNormParamGrad(y, in[0], sh[0][0], sh[0][1], g.k)
 }
-func (g gnGamma) run32(y []float32, in [][]float32, sh []tensor.Shape) { gnGammaRun(g, y, in, sh) }
-func (g gnGamma) run64(y []float64, in [][]float64, sh []tensor.Shape) { gnGammaRun(g, y, in, sh) }
+func (g gnParam) run32(y []float32, in [][]float32, sh []tensor.Shape) { gnParamRun(g, y, in, sh) }
+func (g gnParam) run64(y []float64, in [][]float64, sh []tensor.Shape) { gnParamRun(g, y, in, sh) }

@@ -69,10 +69,53 @@ func GroupNormForward[T Float](y, x, gamma, beta []T, s GNShape) {
 	})
 }
 
-// GroupNormBackwardData computes dx from dy, x and gamma (overwriting dx).
-func GroupNormBackwardData[T Float](dx, x, gamma, dy []T, s GNShape) {
+// GNSums is the number of values GroupNormBackwardSums keeps per image and channel.
+const GNSums = 4
+
+// GroupNormBackwardSums writes, for each image b and channel c, the four values
+// sums[(b·C+c)·4 : +4] = (Σ dy, Σ dy·x̂, μ_g, 1/σ_g) over the channel's pixels, where g is the
+// channel's group and x̂ = (x−μ_g)/σ_g. They are all the backward pass needs from a second
+// look at x and dy: dβ and dγ are their sums over the batch (GroupNormParamGrad) and dx
+// one affine pass (GroupNormBackwardData). Sums are accumulated in float64.
+func GroupNormBackwardSums[T Float](sums, x, dy []T, s GNShape) {
+	s.check(len(x), s.C)
+	if len(dy) != len(x) || len(sums) != s.B*s.C*GNSums {
+		panic("kernels: groupnorm backward length mismatch")
+	}
+	cg := s.C / s.G
+	gl := cg * s.N
+	parallelFor(s.B*s.G, func(_, bg int) {
+		xs := x[bg*gl : (bg+1)*gl]
+		ds := dy[bg*gl : (bg+1)*gl]
+		mean, rstd := gnStats(xs, s.Eps)
+		for j := 0; j < cg; j++ {
+			a, b := gnSums(ds[j*s.N:(j+1)*s.N], xs[j*s.N:(j+1)*s.N], mean)
+			o := sums[(bg*cg+j)*GNSums : (bg*cg+j+1)*GNSums]
+			o[0], o[1], o[2], o[3] = T(a), T(b*rstd), T(mean), T(rstd)
+		}
+	})
+}
+
+// GroupNormParamGrad writes d[c] = Σ_b sums[b, c, k]: dβ for k = 0, dγ for k = 1
+// (overwriting d).
+func GroupNormParamGrad[T Float](d, sums []T, b, c, k int) {
+	if len(d) != c || len(sums) != b*c*GNSums || k < 0 || k > 1 {
+		panic("kernels: groupnorm parameter gradient length mismatch")
+	}
+	for ch := range d {
+		var a float64
+		for i := 0; i < b; i++ {
+			a += float64(sums[(i*c+ch)*GNSums+k])
+		}
+		d[ch] = T(a)
+	}
+}
+
+// GroupNormBackwardData computes dx from dy, x, gamma and the sums of
+// GroupNormBackwardSums (overwriting dx).
+func GroupNormBackwardData[T Float](dx, x, gamma, dy, sums []T, s GNShape) {
 	s.check(len(x), len(gamma))
-	if len(dx) != len(x) || len(dy) != len(x) {
+	if len(dx) != len(x) || len(dy) != len(x) || len(sums) != s.B*s.C*GNSums {
 		panic("kernels: groupnorm length mismatch")
 	}
 	cg := s.C / s.G
@@ -81,15 +124,15 @@ func GroupNormBackwardData[T Float](dx, x, gamma, dy []T, s GNShape) {
 		xs := x[bg*gl : (bg+1)*gl]
 		ds := dy[bg*gl : (bg+1)*gl]
 		dxs := dx[bg*gl : (bg+1)*gl]
-		mean, rstd := gnStats(xs, s.Eps)
 		g := bg % s.G
+		sg := sums[bg*cg*GNSums : (bg+1)*cg*GNSums]
+		mean, rstd := float64(sg[2]), float64(sg[3])
 		// m1 = mean(dxhat), m2 = mean(dxhat·xhat), dxhat = dy·gamma.
 		var m1, m2 float64
 		for j := 0; j < cg; j++ {
 			gm := float64(gamma[g*cg+j])
-			a, b := gnSums(ds[j*s.N:(j+1)*s.N], xs[j*s.N:(j+1)*s.N], mean)
-			m1 += gm * a
-			m2 += gm * b * rstd
+			m1 += gm * float64(sg[j*GNSums])
+			m2 += gm * float64(sg[j*GNSums+1])
 		}
 		n := float64(gl)
 		m1 /= n
@@ -110,32 +153,6 @@ func GroupNormBackwardData[T Float](dx, x, gamma, dy []T, s GNShape) {
 			}
 		}
 	})
-}
-
-// GroupNormBackwardGamma computes dgamma[c] = Σ dy·xhat (overwriting dgamma).
-// dbeta is BiasBackward of dy.
-func GroupNormBackwardGamma[T Float](dgamma, x, dy []T, s GNShape) {
-	s.check(len(x), len(dgamma))
-	cg := s.C / s.G
-	gl := cg * s.N
-	part := make([]float64, s.B*s.C)
-	parallelFor(s.B*s.G, func(_, bg int) {
-		xs := x[bg*gl : (bg+1)*gl]
-		ds := dy[bg*gl : (bg+1)*gl]
-		mean, rstd := gnStats(xs, s.Eps)
-		b, g := bg/s.G, bg%s.G
-		for j := 0; j < cg; j++ {
-			_, a := gnSums(ds[j*s.N:(j+1)*s.N], xs[j*s.N:(j+1)*s.N], mean)
-			part[b*s.C+g*cg+j] = a * rstd
-		}
-	})
-	for c := range dgamma {
-		var a float64
-		for b := 0; b < s.B; b++ {
-			a += part[b*s.C+c]
-		}
-		dgamma[c] = T(a)
-	}
 }
 
 // gnSums returns Σ dy and Σ dy·(x − mean) in float64.

@@ -89,13 +89,19 @@ func TestGroupNormVec(t *testing.T) {
 	GroupNormForward(y32, x32, g32, b32, s)
 	GroupNormForward(y64, x64, g64, b64, s)
 	check("y", y32, y64)
-	GroupNormBackwardData(y32, x32, g32, dy32, s)
-	GroupNormBackwardData(y64, x64, g64, dy64, s)
+	sums32, sums64 := make([]float32, s.B*s.C*GNSums), make([]float64, s.B*s.C*GNSums)
+	GroupNormBackwardSums(sums32, x32, dy32, s)
+	GroupNormBackwardSums(sums64, x64, dy64, s)
+	GroupNormBackwardData(y32, x32, g32, dy32, sums32, s)
+	GroupNormBackwardData(y64, x64, g64, dy64, sums64, s)
 	check("dx", y32, y64)
 	dg32, dg64 := make([]float32, s.C), make([]float64, s.C)
-	GroupNormBackwardGamma(dg32, x32, dy32, s)
-	GroupNormBackwardGamma(dg64, x64, dy64, s)
+	GroupNormParamGrad(dg32, sums32, s.B, s.C, 1)
+	GroupNormParamGrad(dg64, sums64, s.B, s.C, 1)
 	check("dgamma", dg32, dg64)
+	GroupNormParamGrad(dg32, sums32, s.B, s.C, 0)
+	GroupNormParamGrad(dg64, sums64, s.B, s.C, 0)
+	check("dbeta", dg32, dg64)
 }
 
 // The C float32 softmax against float64 on the same inputs: within 1e-6 absolute
