@@ -16,7 +16,7 @@ func init() {
 			&cli.StringFlag{Name: "from", Usage: "folder of FITS images, a FITS image or cube, or a GalSim RealGalaxyCatalog"},
 			&cli.IntFlag{Name: "size", Value: 64, Usage: "output pixels a side"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed (synthetic)"},
-			&cli.Float64Flag{Name: "pixscale", Usage: "output pixel scale in arcsec (default: the input's; synthetic: 3/size)"},
+			&cli.Float64Flag{Name: "pixscale", Usage: "output pixel scale in arcsec", DefaultText: "the input's; synthetic: 3/size"},
 			&cli.Float64Flag{Name: "input-scale", Usage: "input pixel scale in arcsec, for files whose headers lack it"},
 			&cli.StringFlag{Name: "norm", Value: dataset.NormPeak, Usage: "per-image normalisation: peak, flux or none"},
 			&cli.BoolFlag{Name: "mask", Usage: "mask neighbours: keep only the central segmented component"},

@@ -15,7 +15,7 @@ func init() {
 			&cli.StringFlag{Name: "checkpoint", Required: true, Usage: "run folder (scorelens train --out) or checkpoint file"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "ONNX model file to write"},
 			&cli.BoolFlag{Name: "raw", Usage: "export the raw trained weights instead of their EMA"},
-			&cli.Float64Flag{Name: "data-scale", Usage: "physical surface brightness per model unit, written as scorelens.data_scale (default 1)"},
+			&cli.Float64Flag{Name: "data-scale", Usage: "physical surface brightness per model unit, written as scorelens.data_scale", DefaultText: "1"},
 		},
 		Action: func(c *cli.Context) error {
 			return export.Export(c.String("checkpoint"), c.String("out"), export.Options{

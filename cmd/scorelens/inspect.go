@@ -19,7 +19,7 @@ func scoreModelFlags() []cli.Flag {
 		&cli.StringFlag{Name: "input-name", Usage: "name of the model's image input (default x)"},
 		&cli.StringFlag{Name: "time-name", Usage: "name of the model's time input (default t)"},
 		&cli.StringFlag{Name: "output-name", Usage: "name of the model's score output (default score)"},
-		&cli.Float64Flag{Name: "data-scale", Usage: "physical surface brightness per model unit (default: metadata scorelens.data_scale, else 1)"},
+		&cli.Float64Flag{Name: "data-scale", Usage: "physical surface brightness per model unit", DefaultText: "metadata scorelens.data_scale, else 1"},
 		&cli.StringFlag{Name: "device", Usage: "cpu, cuda or cuda:N (CUDA needs a CUDA build of ONNX Runtime in ORT_LIB)", Value: "cpu"},
 		&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime intra-op threads (0: one per core)"},
 	}
@@ -45,8 +45,8 @@ func scoreModelOptions(c *cli.Context) ort.Options {
 func init() {
 	flags := append([]cli.Flag{
 		&cli.StringFlag{Name: "lens", Usage: "also check the model against the source grid of this lens configuration `FILE`"},
-		&cli.Float64Flag{Name: "sigma-min", Usage: "σmin of the VE SDE in physical units (default: data_scale × metadata)"},
-		&cli.Float64Flag{Name: "sigma-max", Usage: "σmax of the VE SDE in physical units (default: data_scale × metadata)"},
+		&cli.Float64Flag{Name: "sigma-min", Usage: "σmin of the VE SDE in physical units", DefaultText: "data_scale × metadata"},
+		&cli.Float64Flag{Name: "sigma-max", Usage: "σmax of the VE SDE in physical units", DefaultText: "data_scale × metadata"},
 	}, scoreModelFlags()...)
 	register(&cli.Command{
 		Name:      "inspect",
