@@ -133,8 +133,12 @@ type SolverOptions struct {
 	SNR       float64 // Langevin signal-to-noise ratio (0: DefaultSNR)
 	// CorrectorSteps is the number of corrector steps before each predictor step (0: 1).
 	CorrectorSteps int
-	// NoDenoise keeps the noise of the final predictor step; by default the last step
-	// returns its noise-free mean, as score_sde's denoise option does.
+	// NoDenoise keeps the noise of the final predictor step. By default the last step
+	// returns its noise-free mean (score_sde's denoise option) and then Tweedie's formula at
+	// t = 0, x + σmin²·s(x, 0) (score_models' denoise_last_step), removes the noise of
+	// level σmin that every sample still carries: without it, a galaxy's empty background
+	// keeps a floor of rms σmin (0.001 of the peak for the shipped prior), which the
+	// morphology statistics of the whole stamp see.
 	NoDenoise bool
 	// Workers bounds the goroutines used per step (0: GOMAXPROCS).
 	Workers int
@@ -258,6 +262,19 @@ func Solve(ctx context.Context, score BatchScore, x []float64, rngs []*rand.Rand
 			opt.Progress(i+1, N)
 		}
 	}
+	if opt.NoDenoise {
+		return nil
+	}
+	if err := score.Score(ctx, sc, x, 0); err != nil {
+		return err
+	}
+	s2 := opt.SDE.Sigma(0) * opt.SDE.Sigma(0)
+	parallel(B, workers, func(b int) {
+		xb, sb := sub(x, b), sub(sc, b)
+		for i := range xb {
+			xb[i] += s2 * sb[i]
+		}
+	})
 	return nil
 }
 

@@ -49,7 +49,7 @@ func init() {
 			&cli.Float64Flag{Name: "snr", Usage: "Langevin corrector signal-to-noise ratio", Value: infer.DefaultSNR},
 			&cli.Float64Flag{Name: "sigma-min", Usage: "σmin of the VE SDE in physical units", DefaultText: "the model's"},
 			&cli.Float64Flag{Name: "sigma-max", Usage: "σmax of the VE SDE in physical units", DefaultText: "the model's"},
-			&cli.BoolFlag{Name: "no-denoise", Usage: "keep the noise of the final step"},
+			&cli.BoolFlag{Name: "no-denoise", Usage: "keep the noise of the final step and of level σmin (by default the last step returns its mean and Tweedie's formula x + σmin²·s(x, 0) removes the rest)"},
 			&cli.IntFlag{Name: "batch", Usage: "samples solved together", Value: 16},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed; sample i draws from PCG(seed, i)", Value: 1},
 			&cli.StringFlag{Name: "preview", Usage: "PNG `FILE`: a grid of the first 48 samples"},

@@ -54,7 +54,7 @@ func init() {
 			&cli.Uint64Flag{Name: "seed", Usage: "seed; sample i draws from PCG(seed, i)", Value: 1},
 			&cli.StringFlag{Name: "shard", Usage: "this run's shard `k/n` (samples with index mod n = k−1)", Value: "1/1"},
 			&cli.Float64Flag{Name: "cg-tol", Usage: "relative CG tolerance of --likelihood full", Value: infer.DefaultCGTol},
-			&cli.BoolFlag{Name: "no-denoise", Usage: "keep the noise of the final step"},
+			&cli.BoolFlag{Name: "no-denoise", Usage: "keep the noise of the final step and of level σmin (by default the last step returns its mean and Tweedie's formula x + σmin²·s(x, 0) removes the rest)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the --out file of this run (start it when absent)"},
 			&cli.BoolFlag{Name: "force", Usage: "replace an --out file that is not a posterior of this run"},

@@ -128,8 +128,8 @@ func TestEvaluate(t *testing.T) {
 			t.Errorf("shard %d/2 computed %d lenses", k, len(rs.Lenses))
 		}
 	}
-	if got := g.calls.Load() - calls; got != 2*2*60 {
-		t.Errorf("two new lenses took %d model calls, want 240 (two batches of 60 steps each)", got)
+	if got := g.calls.Load() - calls; got != 2*2*(60+1) {
+		t.Errorf("two new lenses took %d model calls, want 244 (two batches of 60 steps each, and the denoising call after each)", got)
 	}
 	calls = g.calls.Load()
 	res3, err := Evaluate(context.Background(), o)
