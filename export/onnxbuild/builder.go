@@ -357,6 +357,10 @@ func writeAtomic(path string, data []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("could not write %q: %w", path, err)
 	}
+	// CreateTemp makes the file 0600; a model is for others to read (a shared cluster folder).
+	if err = os.Chmod(f.Name(), 0o644); err != nil {
+		return fmt.Errorf("could not write %q: %w", path, err)
+	}
 	if err = os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("could not write %q: %w", path, err)
 	}
