@@ -30,8 +30,10 @@ func TestRoundTrip(t *testing.T) {
 	if err := affine().WriteFile(path); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
-		t.Errorf("model file mode %v (%v), want -rw-r--r--", st.Mode(), err)
+	if st, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	} else if st.Mode().Perm() != 0o644 {
+		t.Errorf("model file mode %v, want -rw-r--r--", st.Mode())
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
