@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	"gonum.org/v1/gonum/stat/distuv"
+
 	"scorelens/infer"
 	"scorelens/lens"
 	"scorelens/lens/fitsimg"
@@ -69,7 +71,15 @@ type PriorResult struct {
 	RMSError  float64   // rms over source pixels of MEAN − truth (truth peak = 1)
 	Samples   int
 	PriorName string
+	// Calibration on the galaxy: of the Bright source pixels (truth above BrightFrac of
+	// its peak), how many have |truth − MEAN| below one and two posterior STD.
+	Bright, Within1, Within2 int
 }
+
+// BrightFrac is the fraction of the true source's peak above which a pixel counts as part
+// of the galaxy for the calibration counts (the empty sky, where truth, mean and spread all
+// vanish, says nothing about calibration).
+const BrightFrac = 0.01
 
 // Result is an evaluation.
 type Result struct {
@@ -82,6 +92,11 @@ type Result struct {
 	MeanErrModel float64 // mean over lenses of the model's posterior-mean rms error
 	MeanErrBase  float64
 	ModelBetter  int // lenses where the model's error < the baseline's
+	// Within1Model, Within2Model: fractions of the bright source pixels of all lenses whose
+	// truth lies within one and two posterior standard deviations of the model's mean;
+	// Within1Base, Within2Base likewise for the baseline; Within1Ideal, Within2Ideal what
+	// a calibrated Gaussian posterior gives with this many samples (Student's t, n−1 dof).
+	Within1Model, Within2Model, Within1Base, Within2Base, Within1Ideal, Within2Ideal float64
 }
 
 // manifest is what makes an evaluation folder one evaluation; everything but the number
@@ -223,6 +238,14 @@ func Evaluate(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	res.MedChi2Model, res.MedChi2Base = median(allM), median(allB)
+	var bm, bb, m1, m2, b1, b2 int
+	for _, lr := range res.Lenses {
+		bm, m1, m2 = bm+lr.Model.Bright, m1+lr.Model.Within1, m2+lr.Model.Within2
+		bb, b1, b2 = bb+lr.Baseline.Bright, b1+lr.Baseline.Within1, b2+lr.Baseline.Within2
+	}
+	res.Within1Model, res.Within2Model = float64(m1)/float64(bm), float64(m2)/float64(bm)
+	res.Within1Base, res.Within2Base = float64(b1)/float64(bb), float64(b2)/float64(bb)
+	res.Within1Ideal, res.Within2Ideal = tWithin(1, o.Samples), tWithin(2, o.Samples)
 	var md, csv bytes.Buffer
 	res.WriteMarkdown(&md, o.Model.Name)
 	res.WriteCSV(&csv)
@@ -334,12 +357,47 @@ func summarise(path string, truth []float64) (PriorResult, error) {
 	if len(mean.Data) != len(truth) {
 		return PriorResult{}, fmt.Errorf("%s: MEAN has %d pixels, the truth %d", path, len(mean.Data), len(truth))
 	}
+	std, err := fitsimg.ReadImage(path, "STD")
+	if err != nil {
+		return PriorResult{}, err
+	}
+	if len(std.Data) != len(truth) {
+		return PriorResult{}, fmt.Errorf("%s: STD has %d pixels, the truth %d", path, len(std.Data), len(truth))
+	}
+	peak := 0.0
+	for _, v := range truth {
+		peak = max(peak, v)
+	}
+	r := PriorResult{Path: path, Chi2: chi.Data, MedChi2: median(chi.Data), Samples: len(chi.Data)}
 	s := 0.0
 	for k, v := range mean.Data {
 		d := v - truth[k]
 		s += d * d
+		if truth[k] > BrightFrac*peak {
+			r.Bright++
+			if math.Abs(d) < std.Data[k] {
+				r.Within1++
+			}
+			if math.Abs(d) < 2*std.Data[k] {
+				r.Within2++
+			}
+		}
 	}
-	return PriorResult{Path: path, Chi2: chi.Data, MedChi2: median(chi.Data), RMSError: math.Sqrt(s / float64(len(truth))), Samples: len(chi.Data)}, nil
+	r.RMSError = math.Sqrt(s / float64(len(truth)))
+	return r, nil
+}
+
+// tWithin is how often the truth lies within k sample standard deviations S (the STD
+// extension, with n−1 in the denominator) of the mean m̄ of n draws when the posterior is
+// Gaussian and calibrated: truth − m̄ has variance σ²(1 + 1/n), so
+// (truth − m̄)/(S·sqrt(1 + 1/n)) is Student's t with n−1 degrees of freedom.
+func tWithin(k float64, n int) float64 {
+	if n < 2 {
+		return math.NaN()
+	}
+	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(n - 1)}
+	c := k / math.Sqrt(1+1/float64(n))
+	return t.CDF(c) - t.CDF(-c)
 }
 
 // reducedChi2 is Σ((y − m)/σ)² / N over the used pixels.

@@ -94,6 +94,18 @@ func TestEvaluate(t *testing.T) {
 	if csv, _ := os.ReadFile(filepath.Join(dir, "table.csv")); strings.Count(string(csv), "\n") != 3 {
 		t.Errorf("table.csv:\n%s", csv)
 	}
+	// The calibration counts: every lens has bright source pixels, and the fractions are
+	// fractions, ordered (within 2σ at least as often as within 1σ).
+	for _, lr := range res.Lenses {
+		for _, p := range []PriorResult{lr.Model, lr.Baseline} {
+			if p.Bright == 0 || p.Within1 > p.Within2 || p.Within2 > p.Bright {
+				t.Errorf("lens %d %s: %d bright pixels, %d within 1σ, %d within 2σ", lr.Case.Index, p.Path, p.Bright, p.Within1, p.Within2)
+			}
+		}
+	}
+	if !strings.Contains(string(md), "calibration on the galaxies") {
+		t.Errorf("table.md has no calibration line:\n%s", md)
+	}
 	var all []float64
 	for _, lr := range res.Lenses {
 		all = append(all, lr.Model.Chi2...)
@@ -160,5 +172,25 @@ func TestEvaluate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: %v, want one line with %q", name, err, c.want)
 		}
+	}
+}
+
+// tWithin against the Gaussian limit (0.682689, 0.954500 for n → ∞, to 1e-4 at n = 10⁶)
+// and against Student's t with 15 degrees of freedom at k/sqrt(1 + 1/16) (16 samples:
+X
+// regularised incomplete beta function, to 1e-3).
+func TestTWithin(t *testing.T) {
+	for _, tc := range []struct {
+		k    float64
+		n    int
+		want float64
+		tol  float64
+	}{{1, 1e6, 0.682689, 1e-4}, {2, 1e6, 0.954500, 1e-4}, {1, 16, 0.6525, 1e-3}, {2, 16, 0.9287, 1e-3}} {
+		if got := tWithin(tc.k, tc.n); math.Abs(got-tc.want) > tc.tol {
+			t.Errorf("tWithin(%g, %d) = %.5f, want %.4f ± %g", tc.k, tc.n, got, tc.want, tc.tol)
+		}
+	}
+	if !math.IsNaN(tWithin(1, 1)) {
+		t.Error("tWithin of one sample is defined")
 	}
 }
