@@ -13,7 +13,8 @@
 //     180° about centres on a half-pixel grid within 4 pixels of the centroid (rotation on
 //     that grid maps pixels onto pixels, so nothing is interpolated), summed over the pixels
 //     whose partner lies in the stamp. No background term: the images are noise-free, or
-//     their noise is part of what is compared.
+//     their noise is part of what is compared (CompareFiles can zero the pixels below a
+//     fraction of each image's peak first, for sets with noise or residual backgrounds).
 //   - Gini and M20 (Lotz, Primack & Madau 2004) over the pixels of the Petrosian
 //     segmentation map: pixels brighter than the mean surface brightness in the annulus at
 //     the Petrosian radius (η = 0.2) and within 1.5 Petrosian radii. M20 is taken about the
