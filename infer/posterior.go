@@ -17,24 +17,18 @@ import (
 // input files it read (the INPUTS table). Run builds it from its settings; resuming and
 // merging read it back from files.
 type runMeta struct {
-	Model, ModelSHA    string
-	SigmaMin, SigmaMax float64
-	Steps              int
-	Predictor          string
-	Corrector          string
-	SNR                float64
-	Denoise            bool
-	Likelihood         string
-	CGTol              float64
-	Seed               uint64
-	Shard, Shards      int
-	NSamples, NDone    int
-	Fingerprint        string
-	LensHash, ObsHash  string
-	PixScale           float64
-	SrcX0, SrcY0       float64
-	Version            string
-	LensPath, ObsPath  string // absolute paths of the lens configuration and observation
+	SolverSettings
+	Likelihood        string
+	CGTol             float64
+	Seed              uint64
+	Shard, Shards     int
+	NSamples, NDone   int
+	Fingerprint       string
+	LensHash, ObsHash string
+	PixScale          float64
+	SrcX0, SrcY0      float64
+	Version           string
+	LensPath, ObsPath string // absolute paths of the lens configuration and observation
 }
 
 // SolverSettings are the settings of a reverse-SDE run that every file of samples records:
@@ -66,8 +60,7 @@ func (s SolverSettings) SetCards(h *fitsimg.Header) {
 // header returns the SAMPLES header cards of m, in the order of SPEC §5.
 func (m *runMeta) header() fitsimg.Header {
 	var h fitsimg.Header
-	SolverSettings{Model: m.Model, ModelSHA: m.ModelSHA, SigmaMin: m.SigmaMin, SigmaMax: m.SigmaMax,
-		Steps: m.Steps, Predictor: m.Predictor, Corrector: m.Corrector, SNR: m.SNR, Denoise: m.Denoise}.SetCards(&h)
+	m.SetCards(&h)
 	h.Set("LIKELIHD", m.Likelihood, "convolved likelihood (paper, diag, full)")
 	h.Set("CGTOL", m.CGTol, "CG relative tolerance (full likelihood)")
 	h.Set("SEED", int64(m.Seed), "seed; sample i uses PCG(seed, i)")

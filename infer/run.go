@@ -181,8 +181,8 @@ func Run(ctx context.Context, o RunOptions) error {
 		return fmt.Errorf("could not resolve the input paths: %w", err)
 	}
 	meta := runMeta{
-		Model: pr.name, ModelSHA: pr.sha, SigmaMin: sde.SigmaMin, SigmaMax: sde.SigmaMax, Steps: steps,
-		Predictor: sopt.Predictor, Corrector: sopt.Corrector, SNR: sopt.SNR, Denoise: !o.NoDenoise,
+		SolverSettings: SolverSettings{Model: pr.name, ModelSHA: pr.sha, SigmaMin: sde.SigmaMin, SigmaMax: sde.SigmaMax,
+			Steps: steps, Predictor: sopt.Predictor, Corrector: sopt.Corrector, SNR: sopt.SNR, Denoise: !o.NoDenoise},
 		Likelihood: lik.Kind(), CGTol: lik.tol, Seed: o.Seed, Shard: o.Shard, Shards: o.Shards,
 		NSamples: o.Samples, LensHash: cfg.LensHash(), ObsHash: obsHash,
 		PixScale: grid.Scale, SrcX0: cfg.Source.X0, SrcY0: cfg.Source.Y0, Version: o.Software,

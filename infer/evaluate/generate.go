@@ -51,17 +51,11 @@ type GenerateOptions struct {
 
 // genMeta is what identifies a generate run in its file's header.
 type genMeta struct {
-	Model, ModelSHA    string
-	SigmaMin, SigmaMax float64
-	Steps              int
-	Predictor          string
-	Corrector          string
-	SNR                float64
-	Denoise            bool
-	Seed               uint64
-	NSamples           int
-	Version            string
-	Shard, Shards      int
+	infer.SolverSettings
+	Seed          uint64
+	NSamples      int
+	Version       string
+	Shard, Shards int
 }
 
 func (m *genMeta) header(n, done int) fitsimg.Header {
@@ -71,8 +65,7 @@ func (m *genMeta) header(n, done int) fitsimg.Header {
 	h.Set("PIXSCALE", SourceFOV/float64(n), "arcsec per pixel (the training grid)")
 	h.Set("NORM", "none", "physical units of the model (data_scale applied)")
 	h.Set("COUNT", int64(done), "number of images")
-	infer.SolverSettings{Model: m.Model, ModelSHA: m.ModelSHA, SigmaMin: m.SigmaMin, SigmaMax: m.SigmaMax,
-		Steps: m.Steps, Predictor: m.Predictor, Corrector: m.Corrector, SNR: m.SNR, Denoise: m.Denoise}.SetCards(&h)
+	m.SetCards(&h)
 	h.Set("SEED", int64(m.Seed), "seed; sample i uses PCG(seed, i)")
 	h.Set("NSAMPLES", int64(m.NSamples), "samples asked for")
 	h.Set("SHARD", fmt.Sprintf("%d/%d", m.Shard, m.Shards), "shard k/n: samples with index % n == k-1")
@@ -158,8 +151,9 @@ func Generate(ctx context.Context, o GenerateOptions) (*GenerateResult, error) {
 	if o.Shards < 1 || o.Shard < 1 || o.Shard > o.Shards {
 		return nil, fmt.Errorf("shard %d/%d: want k/n with 1 ≤ k ≤ n", o.Shard, o.Shards)
 	}
-	meta := genMeta{Model: o.Model.Name, ModelSHA: o.Model.SHA256, SigmaMin: sde.SigmaMin, SigmaMax: sde.SigmaMax,
-		Steps: steps, Predictor: sopt.Predictor, Corrector: sopt.Corrector, SNR: sopt.SNR, Denoise: !o.NoDenoise,
+	meta := genMeta{SolverSettings: infer.SolverSettings{Model: o.Model.Name, ModelSHA: o.Model.SHA256,
+		SigmaMin: sde.SigmaMin, SigmaMax: sde.SigmaMax, Steps: steps, Predictor: sopt.Predictor,
+		Corrector: sopt.Corrector, SNR: sopt.SNR, Denoise: !o.NoDenoise},
 		Seed: o.Seed, NSamples: o.Samples, Version: o.Software, Shard: o.Shard, Shards: o.Shards}
 	path := o.Out
 	if o.Shards > 1 {
