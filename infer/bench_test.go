@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -48,22 +47,6 @@ func BenchmarkSamplerStep(b *testing.B) {
 		}
 		benchSamplerStep(b, op, name)
 	}
-}
-
-// lensOperatorPSF is lensOperator with a Gaussian PSF of the given FWHM (arcseconds).
-func lensOperatorPSF(tb testing.TB, ns int, srcFOV float64, no int, imgFOV, fwhm float64) *lens.Operator {
-	tb.Helper()
-	js := strings.TrimSpace(fmt.Sprintf(testLensJSON, ns, srcFOV, no, imgFOV))
-	js = strings.TrimSuffix(js, "}") + fmt.Sprintf(`, "psf": {"type":"gaussian","fwhm":%g}}`, fwhm)
-	cfg, err := lens.ParseConfig([]byte(js), "")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	op, err := lens.NewOperator(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return op
 }
 
 func benchSamplerStep(b *testing.B, op *lens.Operator, psfName string) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -23,7 +24,18 @@ const testLensJSON = `{
 // lensOperator builds the SIE+shear operator with ns source and no image pixels a side.
 func lensOperator(tb testing.TB, ns int, srcFOV float64, no int, imgFOV float64) *lens.Operator {
 	tb.Helper()
-	cfg, err := lens.ParseConfig([]byte(fmt.Sprintf(testLensJSON, ns, srcFOV, no, imgFOV)), "")
+	return lensOperatorPSF(tb, ns, srcFOV, no, imgFOV, 0)
+}
+
+// lensOperatorPSF is lensOperator with a Gaussian PSF of the given FWHM (arcseconds; 0:
+// none).
+func lensOperatorPSF(tb testing.TB, ns int, srcFOV float64, no int, imgFOV, fwhm float64) *lens.Operator {
+	tb.Helper()
+	js := strings.TrimSpace(fmt.Sprintf(testLensJSON, ns, srcFOV, no, imgFOV))
+	if fwhm > 0 {
+		js = strings.TrimSuffix(js, "}") + fmt.Sprintf(`, "psf": {"type":"gaussian","fwhm":%g}}`, fwhm)
+	}
+	cfg, err := lens.ParseConfig([]byte(js), "")
 	if err != nil {
 		tb.Fatal(err)
 	}
