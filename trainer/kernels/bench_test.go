@@ -36,6 +36,12 @@ func BenchmarkMatmul1024(b *testing.B) {
 func BenchmarkConv(b *testing.B) {
 	r := rand.New(rand.NewPCG(2, 2))
 	for _, s := range []ConvShape{
+		// The small preset's 3×3 levels (nf=16, ch_mult 1,2,4,4) at batch 16.
+		{B: 16, Cin: 16, H: 64, W: 64, Cout: 16, K: 3, Pad: 1},
+		{B: 16, Cin: 32, H: 32, W: 32, Cout: 32, K: 3, Pad: 1},
+		{B: 16, Cin: 64, H: 16, W: 16, Cout: 64, K: 3, Pad: 1},
+		{B: 16, Cin: 64, H: 8, W: 8, Cout: 64, K: 3, Pad: 1},
+		// Wider layers, as in the paper preset.
 		{B: 16, Cin: 64, H: 64, W: 64, Cout: 64, K: 3, Pad: 1},
 		{B: 16, Cin: 128, H: 32, W: 32, Cout: 128, K: 3, Pad: 1},
 		{B: 16, Cin: 128, H: 8, W: 8, Cout: 128, K: 3, Pad: 1},

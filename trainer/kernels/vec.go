@@ -60,13 +60,3 @@ func softmaxRowsVec(p []float32, n int) {
 	}
 	C.sl_softmax_rows(fptr(p), C.long(n))
 }
-
-// im2colVec is im2col (conv.go) for float32 in C.
-func im2colVec(col, x []float32, s ConvShape) {
-	ho, wo := s.Out()
-	if len(col) < s.Cin*s.K*s.K*ho*wo || len(x) < s.Cin*s.H*s.W {
-		panic("kernels: im2col length mismatch")
-	}
-	C.sl_im2col(fptr(col), fptr(x), C.long(s.Cin), C.long(s.H), C.long(s.W), C.long(s.K), C.long(s.Pad),
-		C.long(ho), C.long(wo))
-}

@@ -140,34 +140,3 @@ SL_CLONES static void sl_softmax_rows(float *restrict p, long n) {
 		for (long j = 0; j < n; j++) r[j] *= inv;
 	}
 }
-
-// im2col: writes the [cin·k·k, ho·wo] patch matrix of the image x [cin, h, w] (stride 1,
-// zero padding p), as im2col in conv.go.
-SL_CLONES static void sl_im2col(float *restrict col, const float *restrict x, long cin, long h, long w,
-                                long k, long p, long ho, long wo) {
-	long n = ho * wo;
-	for (long c = 0; c < cin; c++) {
-		const float *xc = x + c * h * w;
-		for (long ky = 0; ky < k; ky++) {
-			for (long kx = 0; kx < k; kx++) {
-				float *row = col + ((c * k + ky) * k + kx) * n;
-				long lo = p - kx > 0 ? p - kx : 0;
-				long hi = w + p - kx < wo ? w + p - kx : wo;
-				if (lo > wo) lo = wo;
-				if (hi < lo) hi = lo;
-				for (long oy = 0; oy < ho; oy++) {
-					long iy = oy + ky - p;
-					float *r = row + oy * wo;
-					if (iy < 0 || iy >= h) {
-						for (long i = 0; i < wo; i++) r[i] = 0;
-						continue;
-					}
-					for (long i = 0; i < lo; i++) r[i] = 0;
-					const float *s = xc + iy * w + kx - p;
-					for (long i = lo; i < hi; i++) r[i] = s[i];
-					for (long i = hi; i < wo; i++) r[i] = 0;
-				}
-			}
-		}
-	}
-}

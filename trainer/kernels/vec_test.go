@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// The C (vectorised) float32 SiLU, its backward pass and im2col against float64
-// references: SiLU within 1e-6 relative of max(1, |value|) (exp32's 3e-7 plus a few
-// float32 roundings), im2col exactly (a gather).
+// The C (vectorised) float32 SiLU and its backward pass against float64 references: within
+// 1e-6 relative of max(1, |value|) (exp32's 3e-7 plus a few float32 roundings). The row
+// expansion of the convolutions against its definition, exactly (a gather).
 func TestVecKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	const n = 5000
@@ -34,26 +34,31 @@ func TestVecKernels(t *testing.T) {
 	}
 	for _, s := range []ConvShape{{B: 1, Cin: 3, H: 7, W: 5, Cout: 1, K: 3, Pad: 1}, {B: 1, Cin: 2, H: 4, W: 4, Cout: 1, K: 5, Pad: 2},
 		{B: 1, Cin: 2, H: 3, W: 1, Cout: 1, K: 5, Pad: 2}} {
-		ho, wo := s.Out()
-		// im2col is a gather: the C float32 patches equal the Go float64 ones exactly.
-		x32 := make([]float32, s.Cin*s.H*s.W)
-		for i := range x32 {
-			x32[i] = float32(r.NormFloat64())
+		_, wo := s.Out()
+		x := make([]float32, s.Cin*s.H*s.W)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
 		}
-		x64 := make([]float64, len(x32))
-		for i, v := range x32 {
-			x64[i] = float64(v)
+		hp := s.H + 2*s.Pad
+		xe := make([]float32, s.Cin*s.K*hp*wo)
+		for i := range xe {
+			xe[i] = 7 // expandRows must overwrite every entry
 		}
-		p32 := make([]float32, s.Cin*s.K*s.K*ho*wo)
-		p64 := make([]float64, len(p32))
-		for i := range p32 {
-			p32[i] = 7 // im2col must overwrite every entry
-		}
-		im2col(p32, x32, s)
-		im2col(p64, x64, s)
-		for i := range p64 {
-			if float64(p32[i]) != p64[i] {
-				t.Fatalf("%+v: im2col[%d] = %v, float64 %v", s, i, p32[i], p64[i])
+		expandRows(xe, x, s)
+		for c := 0; c < s.Cin; c++ {
+			for kx := 0; kx < s.K; kx++ {
+				for r := 0; r < hp; r++ {
+					for ox := 0; ox < wo; ox++ {
+						iy, ix := r-s.Pad, ox+kx-s.Pad
+						var want float32
+						if iy >= 0 && iy < s.H && ix >= 0 && ix < s.W {
+							want = x[(c*s.H+iy)*s.W+ix]
+						}
+						if got := xe[((c*s.K+kx)*hp+r)*wo+ox]; got != want {
+							t.Fatalf("%+v: xe[c=%d kx=%d r=%d ox=%d] = %v, want %v", s, c, kx, r, ox, got, want)
+						}
+					}
+				}
 			}
 		}
 	}
