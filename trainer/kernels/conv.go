@@ -47,6 +47,10 @@ func (s ConvShape) checkLens(nx, nw, ny int) {
 
 // expandRows writes xe (length Cin·K·(H+2·Pad)·Wo) from one image x [Cin, H, W].
 func expandRows[T Float](xe, x []T, s ConvShape) {
+	if x32, ok := any(x).([]float32); ok {
+		expandRowsVec(any(xe).([]float32), x32, s)
+		return
+	}
 	_, wo := s.Out()
 	k, p := s.K, s.Pad
 	hp := s.H + 2*p

@@ -60,3 +60,12 @@ func softmaxRowsVec(p []float32, n int) {
 	}
 	C.sl_softmax_rows(fptr(p), C.long(n))
 }
+
+// expandRowsVec is expandRows (conv.go) for float32 in C.
+func expandRowsVec(xe, x []float32, s ConvShape) {
+	_, wo := s.Out()
+	if len(xe) < s.Cin*s.K*(s.H+2*s.Pad)*wo || len(x) < s.Cin*s.H*s.W {
+		panic("kernels: row expansion length mismatch")
+	}
+	C.sl_expand_rows(fptr(xe), fptr(x), C.long(s.Cin), C.long(s.H), C.long(s.W), C.long(s.K), C.long(s.Pad), C.long(wo))
+}

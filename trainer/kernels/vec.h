@@ -140,3 +140,32 @@ SL_CLONES static void sl_softmax_rows(float *restrict p, long n) {
 		for (long j = 0; j < n; j++) r[j] *= inv;
 	}
 }
+
+// expand_rows: the x-expanded image of the K row products (expandRows in conv.go):
+// xe[c][kx][r][ox] = x[c][r-p][ox+kx-p], zero outside the image. The loops are kept as
+// loops (no memcpy/memset calls, which cost more than the copy for rows of 8 to 64 floats).
+SL_CLONES __attribute__((optimize("no-tree-loop-distribute-patterns"))) static void
+sl_expand_rows(float *restrict xe, const float *restrict x, long cin, long h, long w, long k, long p, long wo) {
+	long hp = h + 2 * p, plane = hp * wo;
+	for (long c = 0; c < cin; c++) {
+		const float *xc = x + c * h * w;
+		for (long kx = 0; kx < k; kx++) {
+			float *pl = xe + (c * k + kx) * plane;
+			long lo = p - kx > 0 ? p - kx : 0;
+			long hi = w + p - kx < wo ? w + p - kx : wo;
+			if (hi < lo) hi = lo;
+			for (long r = 0; r < hp; r++) {
+				float *row = pl + r * wo;
+				long iy = r - p;
+				if (iy < 0 || iy >= h) {
+					for (long i = 0; i < wo; i++) row[i] = 0;
+					continue;
+				}
+				const float *src = xc + iy * w + kx - p;
+				for (long i = 0; i < lo; i++) row[i] = 0;
+				for (long i = lo; i < hi; i++) row[i] = src[i];
+				for (long i = hi; i < wo; i++) row[i] = 0;
+			}
+		}
+	}
+}

@@ -8,7 +8,8 @@ import (
 
 // The C (vectorised) float32 SiLU and its backward pass against float64 references: within
 // 1e-6 relative of max(1, |value|) (exp32's 3e-7 plus a few float32 roundings). The row
-// expansion of the convolutions against its definition, exactly (a gather).
+// expansion of the convolutions, C (float32) and Go (float64), against its definition,
+// exactly (a gather).
 func TestVecKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	const n = 5000
@@ -45,6 +46,16 @@ func TestVecKernels(t *testing.T) {
 			xe[i] = 7 // expandRows must overwrite every entry
 		}
 		expandRows(xe, x, s)
+		x64, xe64 := make([]float64, len(x)), make([]float64, len(xe))
+		for i, v := range x {
+			x64[i] = float64(v)
+		}
+		expandRows(xe64, x64, s)
+		for i, v := range xe {
+			if float64(v) != xe64[i] {
+				t.Fatalf("%+v: xe[%d] = %v in C, %v in Go", s, i, v, xe64[i])
+			}
+		}
 		for c := 0; c < s.Cin; c++ {
 			for kx := 0; kx < s.K; kx++ {
 				for r := 0; r < hp; r++ {
