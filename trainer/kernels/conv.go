@@ -194,7 +194,7 @@ func flipTranspose[T Float](wt, w []T, cout, cin, k int) {
 //
 // The result is bit-for-bit independent of the number of workers and of how the goroutines
 // are scheduled (a resumed training run must repeat an unbroken one exactly): each batch
-// item's filter gradient goes to its own buffer (item 0 straight into dw) and the buffers
+// item's filter gradient goes to its own buffer and the buffers
 // are summed in item order.
 func ConvBackwardFilter[T Float](dw, x, dy []T, s ConvShape) {
 	s.checkLens(len(x), len(dw), len(dy))
@@ -208,24 +208,14 @@ func ConvBackwardFilter[T Float](dw, x, dy []T, s ConvShape) {
 		xes = workerBufs[T](nw, ck*(s.H+2*s.Pad)*wo)
 		defer putBufs(xes)
 	}
-	// Item 0's gradient goes straight to dw when no permutation is needed (1×1 filters);
-	// otherwise every item's permuted gradient gets a buffer and the sum is unpermuted.
-	first := 1
-	if !s.direct() {
-		first = 0
-	}
-	var part []T
-	if np := s.B - first; np > 0 {
-		part = getBuf[T](np * len(dw))
-		defer putBuf(part)
-	}
+	// Every item's gradient (in the row products' permuted layout for K > 1) gets its own
+	// buffer; the buffers are summed in item order into the first and copied out.
+	part := getBuf[T](s.B * len(dw))
+	defer putBuf(part)
 	parallelFor(s.B, func(wk, b int) {
 		xb := x[b*s.Cin*s.H*s.W : (b+1)*s.Cin*s.H*s.W]
 		dyb := dy[b*s.Cout*n : (b+1)*s.Cout*n]
-		acc := dw
-		if b >= first {
-			acc = part[(b-first)*len(dw) : (b-first+1)*len(dw)]
-		}
+		acc := part[b*len(dw) : (b+1)*len(dw)]
 		if s.direct() {
 			Gemm(false, true, s.Cout, kk, n, 1, dyb, n, xb, n, 0, acc, kk)
 			return
@@ -237,26 +227,23 @@ func ConvBackwardFilter[T Float](dw, x, dy []T, s ConvShape) {
 			Gemm(false, true, s.Cout, ck, n, 1, dyb, n, pb, ldb, 0, acc[ky*s.Cout*ck:(ky+1)*s.Cout*ck], ck)
 		}
 	})
-	sum := dw
-	if !s.direct() {
-		sum = part[:len(dw)]
-	}
-	if s.B > 1 {
-		const chunk = 4096
-		parallelFor((len(dw)+chunk-1)/chunk, func(_, c int) {
-			lo, hi := c*chunk, min(len(dw), (c+1)*chunk)
-			d := sum[lo:hi]
-			for b := 1; b < s.B; b++ {
-				p := part[(b-first)*len(dw)+lo : (b-first)*len(dw)+hi]
-				for i := range d {
-					d[i] += p[i]
-				}
+	sum := part[:len(dw)]
+	const chunk = 4096
+	parallelFor((len(dw)+chunk-1)/chunk, func(_, c int) {
+		lo, hi := c*chunk, min(len(dw), (c+1)*chunk)
+		d := sum[lo:hi]
+		for b := 1; b < s.B; b++ {
+			p := part[b*len(dw)+lo : b*len(dw)+hi]
+			for i := range d {
+				d[i] += p[i]
 			}
-		})
+		}
+	})
+	if s.direct() {
+		copy(dw, sum)
+		return
 	}
-	if !s.direct() {
-		unpermuteFilter(dw, sum, s.Cout, s.Cin, s.K)
-	}
+	unpermuteFilter(dw, sum, s.Cout, s.Cin, s.K)
 }
 
 // BiasBackward computes db[c] = Σ_{b,pixels} dy[b,c,·] for a [B, C, N] gradient (overwriting db).

@@ -1,6 +1,7 @@
 // Package kernels holds the CPU kernels of the NCSN++ trainer: 2-D convolution (forward and
-// both backward passes, one OpenBLAS product per filter row over an x-expanded image), GroupNorm, FIR up/down-sampling, self-attention,
-// dense layers and the small element-wise pieces, each with its backward pass.
+// both backward passes, one OpenBLAS product per filter row over an x-expanded image),
+// GroupNorm, FIR up/down-sampling, self-attention, dense layers and the small element-wise
+// pieces, each with its backward pass.
 //
 // Every kernel is generic over float32 (training) and float64 (the finite-difference tests).
 // Tensors are dense row-major NCHW slices; shapes are passed explicitly and a mismatch is a
