@@ -2,6 +2,7 @@ package infer
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -53,6 +54,24 @@ func chainMoments(lambda, muW []float64, opt SolverOptions) float64 {
 				v[k] = (1-h)*(1-h)*v[k] + 2*eps
 			}
 		}
+		if opt.Predictor == "heun" {
+			// Churn adds variance σ̂² − σ²; the Heun step then scales d by a fixed factor.
+			gamma := math.Min(opt.Churn/float64(N), math.Sqrt2-1)
+			sig, sn := opt.SDE.Sigma(t), opt.SDE.Sigma(t-dt)
+			sh := sig
+			if gamma > 0 && sig*(1+gamma) <= opt.SDE.SigmaMax {
+				sh = sig * (1 + gamma)
+			}
+			h := sh - sn
+			for k := range m {
+				v[k] += sh*sh - sig*sig
+				e1 := h * sh / (lambda[k] + sh*sh)
+				a := 1 - 0.5*e1 - 0.5*h*sn*(1-e1)/(lambda[k]+sn*sn)
+				m[k] *= a
+				v[k] *= a * a
+			}
+			continue
+		}
 		var q float64
 		if opt.Predictor == "em" {
 			q = opt.SDE.G2(t) * dt
@@ -96,9 +115,11 @@ func (e eigenScore) Score(_ context.Context, dst, w []float64, t float64) error 
 //   - every pixel: |mean − μ| < 5·σ/√M and |std/σ − 1| < 5/√(2M) = 0.18;
 //   - whitened variance (all n·M whitened components about μ), a much sharper check: it
 //     must equal the value predicted for the discretised chain (chainMoments) within
-//     5·√(2/(nM)) = 0.022. At N = 1000 that prediction exceeds 1 by the discretisation
-//     bias (≈1% for em, ≈3% for rd: O(ln(σmax/σmin)/N)), which is itself checked to
-//     shrink with N (below 0.5% at the paper's N = 8000).
+//     5·√(2/(nM)) = 0.022. That prediction exceeds 1 by the discretisation bias
+//     (at N = 1000: 0.01% for em, 1.7% for rd, 0.01% for heun, 0.04% for heun with churn
+//     40; at N = 100: 0.9% for em, 18% for rd, 0.7% for heun, 3.2% for heun with churn
+//     40), which is itself checked to shrink with N (below 0.5% at the paper's N = 8000).
+//     Heun with churn is also run at N = 100, the step count it is meant for.
 //
 // The Langevin corrector is checked at snr = 0.03. Its own bias does not shrink with N but
 // grows as snr²: at the default snr = 0.1 it adds ≈1–2% to the variance on this problem
@@ -134,14 +155,16 @@ func TestSolversExactGaussian(t *testing.T) {
 	const M = 400
 	for _, tc := range []struct {
 		pred, corr string
-		snr        float64
-	}{{"em", "none", 0}, {"rd", "none", 0}, {"rd", "langevin", 0.03}} {
+		snr, churn float64
+		steps      int
+	}{{"em", "none", 0, 0, 1000}, {"rd", "none", 0, 0, 1000}, {"rd", "langevin", 0.03, 0, 1000},
+		{"heun", "none", 0, 0, 1000}, {"heun", "none", 0, 40, 1000}, {"heun", "none", 0, 40, 100}} {
 		w := make([]float64, M*n)
 		rngs := make([]*rand.Rand, M)
 		for b := range rngs {
 			rngs[b] = SampleRNG(5, b)
 		}
-		opt := SolverOptions{SDE: sde, Steps: 1000, Predictor: tc.pred, Corrector: tc.corr, SNR: tc.snr}
+		opt := SolverOptions{SDE: sde, Steps: tc.steps, Predictor: tc.pred, Corrector: tc.corr, SNR: tc.snr, Churn: tc.churn}
 		if err := Solve(context.Background(), eigenScore{lg.eigVal, muW, sde}, w, rngs, opt); err != nil {
 			t.Fatal(err)
 		}
@@ -183,13 +206,17 @@ func TestSolversExactGaussian(t *testing.T) {
 			worstStd = math.Max(worstStd, math.Abs(ratio-1))
 		}
 		name := tc.pred + "+" + tc.corr
+		if tc.churn > 0 {
+			name = fmt.Sprintf("%s(churn %g)", tc.pred, tc.churn)
+		}
+		name += fmt.Sprintf(" N=%d", tc.steps)
 		t.Logf("%-13s χ²(mean)=%.1f (n=%d)  whitened var=%.4f  worst pixel |Δμ|=%.2f σ/√M  worst |std/σ−1|=%.3f  mean std/σ=%.4f",
 			name, chi2, n, wvar, worstMean, worstStd, avgRatio)
 		if lim := float64(n) + 5*math.Sqrt(2*float64(n)); chi2 > lim {
 			t.Errorf("%s: χ² of the mean error %.1f > %.1f", name, chi2, lim)
 		}
 		want := chainMoments(lg.eigVal, muW, opt)
-		t.Logf("%-13s predicted whitened variance of the discretised chain %.4f (N=1000)", name, want)
+		t.Logf("%-13s predicted whitened variance of the discretised chain %.4f", name, want)
 		if tol := 5 * math.Sqrt(2/float64(n*M)); math.Abs(wvar-want) > tol {
 			t.Errorf("%s: whitened variance %.4f, want %.4f ± %.4f", name, wvar, want, tol)
 		}
@@ -197,7 +224,9 @@ func TestSolversExactGaussian(t *testing.T) {
 		o4, o8 := opt, opt
 		o4.Steps, o8.Steps = 4000, 8000
 		b4, b8 := chainMoments(lg.eigVal, muW, o4)-1, chainMoments(lg.eigVal, muW, o8)-1
-		t.Logf("%-13s discretisation bias of the whitened variance: N=4000 %.5f, N=8000 %.5f", name, b4, b8)
+		o1 := opt
+		o1.Steps = 100
+		t.Logf("%-13s discretisation bias of the whitened variance: N=100 %.5f, N=4000 %.5f, N=8000 %.5f", name, chainMoments(lg.eigVal, muW, o1)-1, b4, b8)
 		if math.Abs(b8) > 0.005 || math.Abs(b8) > math.Abs(b4) {
 			t.Errorf("%s: discretisation bias %.5f at N=4000, %.5f at N=8000", name, b4, b8)
 		}

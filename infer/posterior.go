@@ -40,6 +40,7 @@ type SolverSettings struct {
 	Predictor          string
 	Corrector          string
 	SNR                float64
+	Churn              float64 // heun predictor's S_churn (0 for the others)
 	Denoise            bool
 }
 
@@ -54,6 +55,7 @@ func (s SolverSettings) SetCards(h *fitsimg.Header) {
 	h.Set("PREDICTR", s.Predictor, "predictor")
 	h.Set("CORRECTR", s.Corrector, "corrector")
 	h.Set("SNR", s.SNR, "Langevin corrector signal-to-noise ratio")
+	h.Set("CHURN", s.Churn, "heun predictor churn (S_churn, Karras et al. 2022)")
 	h.Set("DENOISE", s.Denoise, "final step without noise")
 }
 
@@ -107,6 +109,9 @@ func parseMeta(h *fitsimg.Header) (runMeta, error) {
 	m.Steps = int(integer("STEPS"))
 	m.Predictor, m.Corrector = str("PREDICTR"), str("CORRECTR")
 	m.SNR = flt("SNR")
+	if v, ok := h.Float("CHURN"); ok { // files written before the heun predictor lack it
+		m.Churn = v
+	}
 	if v, ok := h.Bool("DENOISE"); ok {
 		m.Denoise = v
 	} else {
@@ -174,6 +179,7 @@ func differences(a, b *runMeta, ignoreShard bool) []string {
 	add("predictor", a.Predictor, b.Predictor)
 	add("corrector", a.Corrector, b.Corrector)
 	add("snr", a.SNR, b.SNR)
+	add("churn", a.Churn, b.Churn)
 	add("denoise", a.Denoise, b.Denoise)
 	add("likelihood", a.Likelihood, b.Likelihood)
 	add("cg-tol", a.CGTol, b.CGTol)

@@ -48,6 +48,7 @@ type RunOptions struct {
 	Predictor      string
 	Corrector      string
 	SNR            float64
+	Churn          float64 // heun predictor's S_churn (SolverOptions.Churn)
 	Steps          int     // 0: auto (StepsFor(DefaultStepTarget, …))
 	SigmaMin       float64 // 0: the model's, or 1e-3 × min(prior σ, smallest used noise σ)
 	SigmaMax       float64 // 0: the model's, or the prior's DefaultSigmaMax
@@ -157,7 +158,7 @@ func Run(ctx context.Context, o RunOptions) error {
 			return err
 		}
 	}
-	sopt := SolverOptions{SDE: sde, Steps: steps, Predictor: o.Predictor, Corrector: o.Corrector, SNR: o.SNR, NoDenoise: o.NoDenoise}
+	sopt := SolverOptions{SDE: sde, Steps: steps, Predictor: o.Predictor, Corrector: o.Corrector, SNR: o.SNR, Churn: o.Churn, NoDenoise: o.NoDenoise}
 	if sopt.Corrector == "" {
 		sopt.Corrector = "none"
 	}
@@ -182,7 +183,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	meta := runMeta{
 		SolverSettings: SolverSettings{Model: pr.name, ModelSHA: pr.sha, SigmaMin: sde.SigmaMin, SigmaMax: sde.SigmaMax,
-			Steps: steps, Predictor: sopt.Predictor, Corrector: sopt.Corrector, SNR: sopt.SNR, Denoise: !o.NoDenoise},
+			Steps: steps, Predictor: sopt.Predictor, Corrector: sopt.Corrector, SNR: sopt.SNR, Churn: sopt.Churn, Denoise: !o.NoDenoise},
 		Likelihood: lik.Kind(), CGTol: lik.tol, Seed: o.Seed, Shard: o.Shard, Shards: o.Shards,
 		NSamples: o.Samples, LensHash: cfg.LensHash(), ObsHash: obsHash,
 		PixScale: grid.Scale, SrcX0: cfg.Source.X0, SrcY0: cfg.Source.Y0, Version: o.Software,
@@ -373,6 +374,9 @@ func fingerprint(m *runMeta, priorID string) string {
 	s := fmt.Sprintf("lens=%s obs=%s %s sde=ve:%.17g:%.17g steps=%d pred=%s corr=%s snr=%.17g lik=%s cgtol=%.17g denoise=%t seed=%d samples=%d",
 		m.LensHash, m.ObsHash, priorID, m.SigmaMin, m.SigmaMax, m.Steps, m.Predictor, m.Corrector, m.SNR,
 		m.Likelihood, m.CGTol, m.Denoise, m.Seed, m.NSamples)
+	if m.Churn != 0 { // appended only when set, so files of earlier versions keep their fingerprint
+		s += fmt.Sprintf(" churn=%.17g", m.Churn)
+	}
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
 }

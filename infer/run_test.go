@@ -130,7 +130,7 @@ func TestRunBadInputs(t *testing.T) {
 	for name, mod := range map[string]func(*RunOptions){
 		"grid mismatch":      func(o *RunOptions) { o.Lens = otherLens },
 		"unknown likelihood": func(o *RunOptions) { o.Likelihood = "exact" },
-		"unknown predictor":  func(o *RunOptions) { o.Predictor = "heun" },
+		"unknown predictor":  func(o *RunOptions) { o.Predictor = "rk45" },
 		"sigma-min≥max":      func(o *RunOptions) { o.SigmaMin, o.SigmaMax = 2, 1 },
 		"prior sigma 0":      func(o *RunOptions) { o.Prior = "white:sigma=0" },
 		"bad shard":          func(o *RunOptions) { o.Shard, o.Shards = 3, 2 },

@@ -44,8 +44,11 @@ func drawSamples(t *testing.T, post *Posterior, opt SolverOptions, seed uint64, 
 // number of goroutines, or the run. Bitwise equality, for every predictor/corrector.
 func TestSolveDeterministic(t *testing.T) {
 	post, sde := smallPosterior(t, LikelihoodFull)
-	for _, pc := range [][2]string{{"em", "none"}, {"rd", "langevin"}} {
-		opt := SolverOptions{SDE: sde, Steps: 40, Predictor: pc[0], Corrector: pc[1]}
+	for _, pc := range []struct {
+		pred, corr string
+		churn      float64
+	}{{"em", "none", 0}, {"rd", "langevin", 0}, {"heun", "none", 0}, {"heun", "langevin", 20}} {
+		opt := SolverOptions{SDE: sde, Steps: 40, Predictor: pc.pred, Corrector: pc.corr, Churn: pc.churn}
 		all := drawSamples(t, post, opt, 42, []int{0, 1, 2, 3, 4, 5})
 		opt.Workers = 1
 		a := drawSamples(t, post, opt, 42, []int{4, 5})
@@ -83,7 +86,9 @@ func TestSolveCancelAndBadOptions(t *testing.T) {
 		t.Errorf("cancel: err %v after %d steps", err, steps)
 	}
 	for _, o := range []SolverOptions{
-		{SDE: sde, Steps: 10, Predictor: "heun"},
+		{SDE: sde, Steps: 10, Predictor: "rk45"},
+		{SDE: sde, Steps: 10, Predictor: "em", Churn: 1},
+		{SDE: sde, Steps: 10, Predictor: "heun", Churn: -1},
 		{SDE: sde, Steps: 10, Predictor: "em", Corrector: "ald"},
 		{SDE: sde, Steps: 0, Predictor: "em"},
 		{SDE: VESDE{1, 1}, Steps: 10, Predictor: "em"},

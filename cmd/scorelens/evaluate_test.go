@@ -82,6 +82,30 @@ func TestGenerateCommand(t *testing.T) {
 			t.Fatalf("sharded cube differs at %d: %g vs %g", k, s.Data[k], v)
 		}
 	}
+
+	// The heun predictor records its churn, and a resume with another churn is refused.
+	heun := func(churn string, extra ...string) (int, string) {
+		code, _, errs := runCLI(t, append([]string{"generate", "--model", tiny, "--samples", "3", "--steps", "8",
+			"--predictor", "heun", "--corrector", "none", "--churn", churn, "--threads", "1", "--quiet",
+			"--out", filepath.Join(dir, "heun.fits")}, extra...)...)
+		return code, errs
+	}
+	if code, errs := heun("20"); code != 0 {
+		t.Fatalf("heun: exit %d: %s", code, errs)
+	}
+	h, err := fitsimg.ReadImage(filepath.Join(dir, "heun.fits"), "IMAGES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := h.Header.Get("CHURN"); v != 20.0 {
+		t.Errorf("CHURN = %v, want 20", v)
+	}
+	if v, _ := h.Header.Get("PREDICTR"); v != "heun" {
+		t.Errorf("PREDICTR = %v, want heun", v)
+	}
+	if code, errs := heun("10", "--resume"); code == 0 || !strings.Contains(errs, "CHURN") {
+		t.Errorf("resume with another churn: exit %d, %q", code, errs)
+	}
 }
 
 // TestEvaluateCommand runs the held-out-lens table end to end on the 16×16 test model:
@@ -140,6 +164,7 @@ func TestEvaluateCommand(t *testing.T) {
 		{"generate missing model", []string{"generate", "--model", filepath.Join(dir, "none.onnx"), "--out", filepath.Join(dir, "p.fits")}, "none.onnx"},
 		{"generate bad shard", []string{"generate", "--model", tiny, "--shard", "0/2", "--out", filepath.Join(dir, "p.fits")}, "--shard must be k/n"},
 		{"generate no out", []string{"generate", "--model", tiny}, `"out" not set`},
+		{"generate churn without heun", []string{"generate", "--model", tiny, "--churn", "10", "--out", filepath.Join(dir, "p.fits")}, "churn applies to the heun predictor only"},
 	} {
 		code, _, errs := runCLI(t, c.args...)
 		if code == 0 || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, c.want) {

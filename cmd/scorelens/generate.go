@@ -51,6 +51,7 @@ func init() {
 			// twice the model calls.
 			&cli.StringFlag{Name: "corrector", Usage: "corrector: " + strings.Join(infer.CorrectorNames(), ", "), Value: "langevin"},
 			&cli.Float64Flag{Name: "snr", Usage: "Langevin corrector signal-to-noise ratio", Value: 0.16},
+			&cli.Float64Flag{Name: "churn", Usage: "heun predictor only: S_churn of Karras et al. (2022), each step raises σ by 1+min(churn/steps, √2−1) with fresh noise first (0: the deterministic probability-flow ODE)"},
 			&cli.Float64Flag{Name: "sigma-min", Usage: "σmin of the VE SDE in physical units", DefaultText: "the model's"},
 			&cli.Float64Flag{Name: "sigma-max", Usage: "σmax of the VE SDE in physical units", DefaultText: "the model's"},
 			&cli.BoolFlag{Name: "no-denoise", Usage: "keep the noise of the final step and of level σmin (by default the last step returns its mean and Tweedie's formula x + σmin²·s(x, 0) removes the rest)"},
@@ -90,7 +91,7 @@ func init() {
 			}
 			_, err = evaluate.Generate(c.Context, evaluate.GenerateOptions{
 				Model: prior, Samples: c.Int("samples"), Batch: c.Int("batch"), Steps: steps,
-				Predictor: c.String("predictor"), Corrector: c.String("corrector"), SNR: c.Float64("snr"),
+				Predictor: c.String("predictor"), Corrector: c.String("corrector"), SNR: c.Float64("snr"), Churn: c.Float64("churn"),
 				SigmaMin: c.Float64("sigma-min"), SigmaMax: c.Float64("sigma-max"), NoDenoise: c.Bool("no-denoise"),
 				Seed: c.Uint64("seed"), Out: c.String("out"), Resume: c.Bool("resume"), Force: c.Bool("force"), Shard: k, Shards: n,
 				Preview: c.String("preview"), Software: version, Log: log,

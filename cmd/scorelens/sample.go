@@ -46,6 +46,7 @@ func init() {
 			&cli.StringFlag{Name: "predictor", Usage: "predictor: " + strings.Join(infer.PredictorNames(), ", "), Value: "em"},
 			&cli.StringFlag{Name: "corrector", Usage: "corrector: " + strings.Join(infer.CorrectorNames(), ", "), Value: "none"},
 			&cli.Float64Flag{Name: "snr", Usage: "Langevin corrector signal-to-noise ratio", Value: infer.DefaultSNR},
+			&cli.Float64Flag{Name: "churn", Usage: "heun predictor only: S_churn of Karras et al. (2022), each step raises σ by 1+min(churn/steps, √2−1) with fresh noise first (0: the deterministic probability-flow ODE)"},
 			&cli.StringFlag{Name: "steps", Usage: "solver steps: auto or a number", Value: "auto"},
 			&cli.Float64Flag{Name: "sigma-min", Usage: "σmin of the VE SDE in physical units", DefaultText: "the model's; for --prior, 1e-3 × min(prior σ, smallest noise σ)"},
 			&cli.Float64Flag{Name: "sigma-max", Usage: "σmax of the VE SDE in physical units", DefaultText: "the model's or the prior's"},
@@ -123,7 +124,7 @@ func init() {
 			return infer.Run(ctx, infer.RunOptions{
 				Lens: c.String("lens"), Obs: c.String("obs"), Out: c.String("out"),
 				Prior: c.String("prior"), Model: model, Likelihood: c.String("likelihood"),
-				Predictor: c.String("predictor"), Corrector: c.String("corrector"), SNR: c.Float64("snr"),
+				Predictor: c.String("predictor"), Corrector: c.String("corrector"), SNR: c.Float64("snr"), Churn: c.Float64("churn"),
 				Steps: steps, SigmaMin: c.Float64("sigma-min"), SigmaMax: c.Float64("sigma-max"),
 				Samples: c.Int("samples"), Batch: c.Int("batch"), Seed: c.Uint64("seed"),
 				Shard: k, Shards: n, CGTol: c.Float64("cg-tol"), NoDenoise: c.Bool("no-denoise"),

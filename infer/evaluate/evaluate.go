@@ -39,6 +39,7 @@ type Options struct {
 	Predictor  string // "" = "em"
 	Corrector  string // "" = "none"
 	SNR        float64
+	Churn      float64 // heun predictor's S_churn
 	CGTol      float64
 	Seed       uint64 // lens i: deflector and noise streams under Seed; posterior seed Seed+i
 	GalaxySeed uint64 // 0 = DefaultGalaxySeed
@@ -115,6 +116,7 @@ type manifest struct {
 	Predictor  string  `json:"predictor"`
 	Corrector  string  `json:"corrector"`
 	SNR        float64 `json:"snr"`
+	Churn      float64 `json:"churn,omitempty"`
 	CGTol      float64 `json:"cg_tol"`
 }
 
@@ -190,7 +192,7 @@ func Evaluate(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	if err := (infer.SolverOptions{SDE: sde, Steps: o.Steps, Predictor: o.Predictor, Corrector: o.Corrector, SNR: o.SNR}).Check(); err != nil {
+	if err := (infer.SolverOptions{SDE: sde, Steps: o.Steps, Predictor: o.Predictor, Corrector: o.Corrector, SNR: o.SNR, Churn: o.Churn}).Check(); err != nil {
 		return nil, err
 	}
 	if !contains(infer.LikelihoodNames, o.Likelihood) {
@@ -201,7 +203,7 @@ func Evaluate(ctx context.Context, o Options) (*Result, error) {
 	}
 	m := manifest{Version: o.Software, Grid: ns, Seed: o.Seed, GalaxySeed: o.GalaxySeed, Model: o.Model.Name,
 		ModelSHA: o.Model.SHA256, Baseline: o.Baseline, Samples: o.Samples, Steps: o.Steps, Likelihood: o.Likelihood,
-		Predictor: o.Predictor, Corrector: o.Corrector, SNR: o.SNR, CGTol: o.CGTol}
+		Predictor: o.Predictor, Corrector: o.Corrector, SNR: o.SNR, Churn: o.Churn, CGTol: o.CGTol}
 	if err := checkManifest(filepath.Join(o.Out, "evaluate.json"), m); err != nil {
 		return nil, err
 	}
@@ -301,7 +303,7 @@ func evalLens(ctx context.Context, o Options, i int) (*LensResult, error) {
 	}
 	lr := &LensResult{Case: cs, TruthChi2: reducedChi2(obs.Model, obs)}
 	run := infer.RunOptions{Lens: lensPath, Obs: obsPath, Likelihood: o.Likelihood, Predictor: o.Predictor,
-		Corrector: o.Corrector, SNR: o.SNR, CGTol: o.CGTol, Steps: o.Steps, Samples: o.Samples, Batch: o.Batch,
+		Corrector: o.Corrector, SNR: o.SNR, Churn: o.Churn, CGTol: o.CGTol, Steps: o.Steps, Samples: o.Samples, Batch: o.Batch,
 		Seed: o.Seed + uint64(i), Shard: 1, Shards: 1, Resume: true, Software: o.Software, Log: o.Log}
 	mo := run
 	mo.Model, mo.Out = o.Model, filepath.Join(dir, "post-model.fits")

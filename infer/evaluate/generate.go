@@ -30,6 +30,7 @@ type GenerateOptions struct {
 	Predictor string            // "" = "em"
 	Corrector string            // "" = "none"
 	SNR       float64           // Langevin corrector; 0 = infer.DefaultSNR
+	Churn     float64           // heun predictor's S_churn (infer.SolverOptions.Churn)
 	// SigmaMin and SigmaMax override the model's σ range (physical units); 0 keeps it.
 	SigmaMin, SigmaMax float64
 	NoDenoise          bool
@@ -78,7 +79,7 @@ func (m *genMeta) header(n, done int) fitsimg.Header {
 func (m *genMeta) differs(h *fitsimg.Header) []string {
 	want := m.header(0, 0)
 	var d []string
-	for _, key := range []string{"MODEL", "MODELSHA", "SIGMAMIN", "SIGMAMAX", "STEPS", "PREDICTR", "CORRECTR", "SNR", "DENOISE", "SEED", "NSAMPLES", "SHARD", "VERSION"} {
+	for _, key := range []string{"MODEL", "MODELSHA", "SIGMAMIN", "SIGMAMAX", "STEPS", "PREDICTR", "CORRECTR", "SNR", "CHURN", "DENOISE", "SEED", "NSAMPLES", "SHARD", "VERSION"} {
 		a, _ := want.Get(key)
 		b, ok := h.Get(key)
 		if !ok || fmt.Sprint(a) != fmt.Sprint(b) {
@@ -132,7 +133,7 @@ func Generate(ctx context.Context, o GenerateOptions) (*GenerateResult, error) {
 			return nil, err
 		}
 	}
-	sopt := infer.SolverOptions{SDE: sde, Steps: steps, Predictor: o.Predictor, Corrector: o.Corrector, SNR: o.SNR, NoDenoise: o.NoDenoise}
+	sopt := infer.SolverOptions{SDE: sde, Steps: steps, Predictor: o.Predictor, Corrector: o.Corrector, SNR: o.SNR, Churn: o.Churn, NoDenoise: o.NoDenoise}
 	if sopt.Predictor == "" {
 		sopt.Predictor = "em"
 	}
@@ -153,7 +154,7 @@ func Generate(ctx context.Context, o GenerateOptions) (*GenerateResult, error) {
 	}
 	meta := genMeta{SolverSettings: infer.SolverSettings{Model: o.Model.Name, ModelSHA: o.Model.SHA256,
 		SigmaMin: sde.SigmaMin, SigmaMax: sde.SigmaMax, Steps: steps, Predictor: sopt.Predictor,
-		Corrector: sopt.Corrector, SNR: sopt.SNR, Denoise: !o.NoDenoise},
+		Corrector: sopt.Corrector, SNR: sopt.SNR, Churn: sopt.Churn, Denoise: !o.NoDenoise},
 		Seed: o.Seed, NSamples: o.Samples, Version: o.Software, Shard: o.Shard, Shards: o.Shards}
 	path := o.Out
 	if o.Shards > 1 {
