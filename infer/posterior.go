@@ -40,7 +40,7 @@ type SolverSettings struct {
 	Predictor          string
 	Corrector          string
 	SNR                float64
-	Churn              float64 // heun predictor's S_churn (0 for the others)
+	Churn              Churn // the heun predictor's (zero for the others)
 	Denoise            bool
 }
 
@@ -55,7 +55,10 @@ func (s SolverSettings) SetCards(h *fitsimg.Header) {
 	h.Set("PREDICTR", s.Predictor, "predictor")
 	h.Set("CORRECTR", s.Corrector, "corrector")
 	h.Set("SNR", s.SNR, "Langevin corrector signal-to-noise ratio")
-	h.Set("CHURN", s.Churn, "heun predictor churn (S_churn, Karras et al. 2022)")
+	h.Set("CHURN", s.Churn.Amount, "heun churn S_churn (Karras et al. 2022)")
+	h.Set("CHURNLO", s.Churn.SigmaLo, "heun churn from sigma (S_tmin; 0: all)")
+	h.Set("CHURNHI", s.Churn.SigmaHi, "heun churn up to sigma (S_tmax; 0: all)")
+	h.Set("CHURNNS", s.Churn.Noise, "heun churn noise scale (S_noise; 0: 1)")
 	h.Set("DENOISE", s.Denoise, "final step without noise")
 }
 
@@ -109,8 +112,12 @@ func parseMeta(h *fitsimg.Header) (runMeta, error) {
 	m.Steps = int(integer("STEPS"))
 	m.Predictor, m.Corrector = str("PREDICTR"), str("CORRECTR")
 	m.SNR = flt("SNR")
-	if v, ok := h.Float("CHURN"); ok { // files written before the heun predictor lack it
-		m.Churn = v
+	// Files written before the heun predictor lack the churn cards: zero churn.
+	for key, dst := range map[string]*float64{"CHURN": &m.Churn.Amount, "CHURNLO": &m.Churn.SigmaLo,
+		"CHURNHI": &m.Churn.SigmaHi, "CHURNNS": &m.Churn.Noise} {
+		if v, ok := h.Float(key); ok {
+			*dst = v
+		}
 	}
 	if v, ok := h.Bool("DENOISE"); ok {
 		m.Denoise = v
@@ -179,7 +186,9 @@ func differences(a, b *runMeta, ignoreShard bool) []string {
 	add("predictor", a.Predictor, b.Predictor)
 	add("corrector", a.Corrector, b.Corrector)
 	add("snr", a.SNR, b.SNR)
-	add("churn", a.Churn, b.Churn)
+	add("churn", a.Churn.Amount, b.Churn.Amount)
+	add("churn-sigma", fmt.Sprintf("%g:%g", a.Churn.SigmaLo, a.Churn.SigmaHi), fmt.Sprintf("%g:%g", b.Churn.SigmaLo, b.Churn.SigmaHi))
+	add("churn-noise", a.Churn.Noise, b.Churn.Noise)
 	add("denoise", a.Denoise, b.Denoise)
 	add("likelihood", a.Likelihood, b.Likelihood)
 	add("cg-tol", a.CGTol, b.CGTol)

@@ -48,7 +48,7 @@ type RunOptions struct {
 	Predictor      string
 	Corrector      string
 	SNR            float64
-	Churn          float64 // heun predictor's S_churn (SolverOptions.Churn)
+	Churn          Churn   // the heun predictor's (SolverOptions.Churn)
 	Steps          int     // 0: auto (StepsFor(DefaultStepTarget, …))
 	SigmaMin       float64 // 0: the model's, or 1e-3 × min(prior σ, smallest used noise σ)
 	SigmaMax       float64 // 0: the model's, or the prior's DefaultSigmaMax
@@ -374,8 +374,8 @@ func fingerprint(m *runMeta, priorID string) string {
 	s := fmt.Sprintf("lens=%s obs=%s %s sde=ve:%.17g:%.17g steps=%d pred=%s corr=%s snr=%.17g lik=%s cgtol=%.17g denoise=%t seed=%d samples=%d",
 		m.LensHash, m.ObsHash, priorID, m.SigmaMin, m.SigmaMax, m.Steps, m.Predictor, m.Corrector, m.SNR,
 		m.Likelihood, m.CGTol, m.Denoise, m.Seed, m.NSamples)
-	if m.Churn != 0 { // appended only when set, so files of earlier versions keep their fingerprint
-		s += fmt.Sprintf(" churn=%.17g", m.Churn)
+	if c := m.Churn; c != (Churn{}) { // only when set, so files of earlier versions keep their fingerprint
+		s += fmt.Sprintf(" churn=%.17g:%.17g:%.17g:%.17g", c.Amount, c.SigmaLo, c.SigmaHi, c.Noise)
 	}
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])

@@ -91,8 +91,8 @@ func (Langevin) Correct(x, mean, score, z []float64, snr float64) {
 // Heun's second-order method (Karras et al. 2022, "Elucidating the design space of
 // diffusion-based generative models", algorithm 2): an Euler step from σ(t) to σ(t−dt)
 // followed by a trapezoidal correction with the score at the step's end. With
-// SolverOptions.Churn > 0 each step first raises the noise level from σ to σ̂ = σ·(1+γ),
-// γ = min(Churn/Steps, √2−1), by adding fresh noise of variance σ̂² − σ² (their "churn"),
+// SolverOptions.Churn.Amount > 0 each step first raises the noise level from σ to σ̂ = σ·(1+γ),
+// γ = min(Amount/Steps, √2−1), by adding fresh noise of variance σ̂² − σ² (their "churn"),
 // which makes the sampler stochastic and lets it correct the score's errors. It costs two
 // score evaluations per step, and reaches with a few hundred steps what Euler–Maruyama
 // needs thousands for. Solve runs it on the whole batch; its Step, the Euler half alone,
@@ -156,11 +156,8 @@ type SolverOptions struct {
 	SNR       float64 // Langevin signal-to-noise ratio (0: DefaultSNR)
 	// CorrectorSteps is the number of corrector steps before each predictor step (0: 1).
 	CorrectorSteps int
-	// Churn is the heun predictor's stochasticity, S_churn of Karras et al. (2022): each
-	// step raises σ by the factor 1 + min(Churn/Steps, √2−1) with fresh noise before
-	// integrating down. 0 is the deterministic probability-flow ODE. Other predictors
-	// refuse a non-zero Churn.
-	Churn float64
+	// Churn is the heun predictor's stochasticity; other predictors refuse a non-zero one.
+	Churn Churn
 	// NoDenoise keeps the noise of the final predictor step. By default the last step
 	// returns its noise-free mean (score_sde's denoise option) and then Tweedie's formula at
 	// t = 0, x + σmin²·s(x, 0) (score_models' denoise_last_step), removes the noise of
@@ -172,6 +169,36 @@ type SolverOptions struct {
 	Workers int
 	// Progress, if set, is called after every step with the number of steps done.
 	Progress func(done, total int)
+}
+
+// Churn is the stochasticity of the heun predictor (Karras et al. 2022, algorithm 2). The
+// zero value is the deterministic probability-flow ODE.
+type Churn struct {
+	// Amount is S_churn: each step raises σ by the factor 1 + min(Amount/Steps, √2−1)
+	// with fresh noise before integrating down.
+	Amount float64
+	// SigmaLo and SigmaHi restrict the churn to steps that start at SigmaLo ≤ σ ≤ SigmaHi
+	// (their S_tmin and S_tmax, in the units of x; 0 and 0: every step). Churn at the
+	// lowest noise levels costs detail, because a denoiser trained with the L2 loss
+	// removes slightly too much noise each time (their §4).
+	SigmaLo, SigmaHi float64
+	// Noise scales the fresh noise (their S_noise, slightly above 1 to make up for that
+	// excess; 0: 1).
+	Noise float64
+}
+
+// validate reports the first bad value.
+func (c Churn) validate() error {
+	bad := func(v float64) bool { return !(v >= 0) || math.IsInf(v, 0) }
+	switch {
+	case bad(c.Amount):
+		return fmt.Errorf("churn must be a non-negative number, got %g", c.Amount)
+	case bad(c.SigmaLo) || bad(c.SigmaHi) || (c.SigmaHi != 0 && c.SigmaHi < c.SigmaLo):
+		return fmt.Errorf("churn σ range must be 0 ≤ low ≤ high (0:0 for every step), got %g:%g", c.SigmaLo, c.SigmaHi)
+	case bad(c.Noise):
+		return fmt.Errorf("churn noise must be a non-negative number, got %g", c.Noise)
+	}
+	return nil
 }
 
 // DefaultSNR is the Langevin corrector's default signal-to-noise ratio.
@@ -202,10 +229,10 @@ func (o *SolverOptions) resolve() (Predictor, Corrector, error) {
 	if c != nil && !(o.SNR >= 0) {
 		return nil, nil, fmt.Errorf("snr must be non-negative, got %g", o.SNR)
 	}
-	if !(o.Churn >= 0) || math.IsInf(o.Churn, 0) {
-		return nil, nil, fmt.Errorf("churn must be a non-negative number, got %g", o.Churn)
+	if err := o.Churn.validate(); err != nil {
+		return nil, nil, err
 	}
-	if _, heun := p.(Heun); o.Churn != 0 && !heun {
+	if _, heun := p.(Heun); o.Churn != (Churn{}) && !heun {
 		return nil, nil, fmt.Errorf("churn applies to the heun predictor only, not %q", o.Predictor)
 	}
 	return p, c, nil
@@ -325,14 +352,21 @@ func tweedie(ctx context.Context, score BatchScore, x, sc []float64, B int, sde 
 // solveHeun is Solve for the heun predictor (Karras et al. 2022, algorithm 2, on the
 // solver's geometric σ grid): x already holds the p₁ draws. The time of a raised level
 // σ̂ is t(σ̂) = ln(σ̂/σmin)/ln(σmax/σmin); churn is skipped where σ̂ would pass σmax,
-// beyond the times the model was trained on.
+// beyond the times the model was trained on, and outside [ChurnSigmaLo, ChurnSigmaHi].
 func solveHeun(ctx context.Context, score BatchScore, x []float64, rngs []*rand.Rand, opt SolverOptions, corr Corrector, csteps int, snr float64, workers int) error {
 	B := len(rngs)
 	n := len(x) / B
 	sde := opt.SDE
 	N := opt.Steps
 	dt := 1 / float64(N)
-	gamma := math.Min(opt.Churn/float64(N), math.Sqrt2-1)
+	gamma := math.Min(opt.Churn.Amount/float64(N), math.Sqrt2-1)
+	lo, hi, sNoise := opt.Churn.SigmaLo, opt.Churn.SigmaHi, opt.Churn.Noise
+	if hi == 0 {
+		hi = math.Inf(1)
+	}
+	if sNoise == 0 {
+		sNoise = 1
+	}
 	sub := func(v []float64, b int) []float64 { return v[b*n : (b+1)*n] }
 	sc := make([]float64, len(x))
 	sc2 := make([]float64, len(x))
@@ -358,10 +392,10 @@ func solveHeun(ctx context.Context, score BatchScore, x []float64, rngs []*rand.
 		}
 		sig, sigNext := sde.Sigma(t), sde.Sigma(t-dt)
 		sigHat, tHat := sig, t
-		if gamma > 0 && sig*(1+gamma) <= sde.SigmaMax {
+		if gamma > 0 && sig*(1+gamma) <= sde.SigmaMax && sig >= lo && sig <= hi {
 			sigHat = sig * (1 + gamma)
 			tHat = math.Log(sigHat/sde.SigmaMin) / sde.logRatio()
-			sd := math.Sqrt(sigHat*sigHat - sig*sig)
+			sd := sNoise * math.Sqrt(sigHat*sigHat-sig*sig)
 			parallel(B, workers, func(b int) {
 				xb := sub(x, b)
 				for k := range xb {

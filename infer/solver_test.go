@@ -3,6 +3,7 @@ package infer
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -46,8 +47,8 @@ func TestSolveDeterministic(t *testing.T) {
 	post, sde := smallPosterior(t, LikelihoodFull)
 	for _, pc := range []struct {
 		pred, corr string
-		churn      float64
-	}{{"em", "none", 0}, {"rd", "langevin", 0}, {"heun", "none", 0}, {"heun", "langevin", 20}} {
+		churn      Churn
+	}{{"em", "none", Churn{}}, {"rd", "langevin", Churn{}}, {"heun", "none", Churn{}}, {"heun", "langevin", Churn{Amount: 20, SigmaLo: 0.01, SigmaHi: 1, Noise: 1.007}}} {
 		opt := SolverOptions{SDE: sde, Steps: 40, Predictor: pc.pred, Corrector: pc.corr, Churn: pc.churn}
 		all := drawSamples(t, post, opt, 42, []int{0, 1, 2, 3, 4, 5})
 		opt.Workers = 1
@@ -87,8 +88,11 @@ func TestSolveCancelAndBadOptions(t *testing.T) {
 	}
 	for _, o := range []SolverOptions{
 		{SDE: sde, Steps: 10, Predictor: "rk45"},
-		{SDE: sde, Steps: 10, Predictor: "em", Churn: 1},
-		{SDE: sde, Steps: 10, Predictor: "heun", Churn: -1},
+		{SDE: sde, Steps: 10, Predictor: "em", Churn: Churn{Amount: 1}},
+		{SDE: sde, Steps: 10, Predictor: "em", Churn: Churn{Noise: 1.1}},
+		{SDE: sde, Steps: 10, Predictor: "heun", Churn: Churn{Amount: -1}},
+		{SDE: sde, Steps: 10, Predictor: "heun", Churn: Churn{Amount: 1, SigmaLo: 2, SigmaHi: 1}},
+		{SDE: sde, Steps: 10, Predictor: "heun", Churn: Churn{Amount: 1, Noise: math.NaN()}},
 		{SDE: sde, Steps: 10, Predictor: "em", Corrector: "ald"},
 		{SDE: sde, Steps: 0, Predictor: "em"},
 		{SDE: VESDE{1, 1}, Steps: 10, Predictor: "em"},

@@ -42,7 +42,6 @@ func init() {
 			&cli.StringFlag{Name: "predictor", Usage: "predictor: " + strings.Join(infer.PredictorNames(), ", "), Value: "em"},
 			&cli.StringFlag{Name: "corrector", Usage: "corrector: " + strings.Join(infer.CorrectorNames(), ", "), Value: "none"},
 			&cli.Float64Flag{Name: "snr", Usage: "Langevin corrector signal-to-noise ratio", Value: infer.DefaultSNR},
-			&cli.Float64Flag{Name: "churn", Usage: "heun predictor only: S_churn of Karras et al. (2022), each step raises σ by 1+min(churn/steps, √2−1) with fresh noise first (0: the deterministic probability-flow ODE)"},
 			&cli.Float64Flag{Name: "cg-tol", Usage: "relative CG tolerance of --likelihood full", Value: infer.DefaultCGTol},
 			&cli.StringFlag{Name: "baseline", Usage: "analytic Gaussian prior `SPEC` to compare with", Value: evaluate.DefaultBaseline},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the lenses, their noise and the samplers", Value: 1},
@@ -50,10 +49,14 @@ func init() {
 			&cli.IntFlag{Name: "grid", Usage: "source and image pixels a side (0: the model's size)"},
 			&cli.StringFlag{Name: "shard", Usage: "compute only lenses i with i mod n = k−1 (`k/n`), no table: run the shards in parallel processes on one --out, then once without --shard for the table", Value: "1/1"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
-		}, scoreModelFlags()...),
+		}, append(churnFlags(), scoreModelFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("evaluate: unexpected argument %q", c.Args().First())
+			}
+			churn, err := churnOf("evaluate", c)
+			if err != nil {
+				return err
 			}
 			steps, err := parseSteps("evaluate", c.String("steps"))
 			if err != nil {
@@ -81,7 +84,7 @@ func init() {
 			res, err := evaluate.Evaluate(c.Context, evaluate.Options{
 				Model: prior, Baseline: c.String("baseline"), Lenses: c.Int("lenses"), Samples: c.Int("samples"),
 				Batch: c.Int("batch"), Steps: steps, Likelihood: c.String("likelihood"), Predictor: c.String("predictor"),
-				Corrector: c.String("corrector"), SNR: c.Float64("snr"), Churn: c.Float64("churn"), CGTol: c.Float64("cg-tol"), Seed: c.Uint64("seed"),
+				Corrector: c.String("corrector"), SNR: c.Float64("snr"), Churn: churn, CGTol: c.Float64("cg-tol"), Seed: c.Uint64("seed"),
 				GalaxySeed: c.Uint64("galaxy-seed"), Grid: c.Int("grid"), Out: c.String("out"), Shard: k, Shards: n, Software: version, Log: log,
 			})
 			if err != nil {

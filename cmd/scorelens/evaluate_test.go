@@ -90,7 +90,7 @@ func TestGenerateCommand(t *testing.T) {
 			"--out", filepath.Join(dir, "heun.fits")}, extra...)...)
 		return code, errs
 	}
-	if code, errs := heun("20"); code != 0 {
+	if code, errs := heun("20", "--churn-sigma", "0.01:1", "--churn-noise", "1.007"); code != 0 {
 		t.Fatalf("heun: exit %d: %s", code, errs)
 	}
 	h, err := fitsimg.ReadImage(filepath.Join(dir, "heun.fits"), "IMAGES")
@@ -100,10 +100,16 @@ func TestGenerateCommand(t *testing.T) {
 	if v, _ := h.Header.Get("CHURN"); v != 20.0 {
 		t.Errorf("CHURN = %v, want 20", v)
 	}
+	if lo, _ := h.Header.Float("CHURNLO"); lo != 0.01 {
+		t.Errorf("CHURNLO = %v, want 0.01", lo)
+	}
+	if ns, _ := h.Header.Float("CHURNNS"); ns != 1.007 {
+		t.Errorf("CHURNNS = %v, want 1.007", ns)
+	}
 	if v, _ := h.Header.Get("PREDICTR"); v != "heun" {
 		t.Errorf("PREDICTR = %v, want heun", v)
 	}
-	if code, errs := heun("10", "--resume"); code == 0 || !strings.Contains(errs, "CHURN") {
+	if code, errs := heun("10", "--churn-sigma", "0.01:1", "--churn-noise", "1.007", "--resume"); code == 0 || !strings.Contains(errs, "CHURN") {
 		t.Errorf("resume with another churn: exit %d, %q", code, errs)
 	}
 }
@@ -165,6 +171,8 @@ func TestEvaluateCommand(t *testing.T) {
 		{"generate bad shard", []string{"generate", "--model", tiny, "--shard", "0/2", "--out", filepath.Join(dir, "p.fits")}, "--shard must be k/n"},
 		{"generate no out", []string{"generate", "--model", tiny}, `"out" not set`},
 		{"generate churn without heun", []string{"generate", "--model", tiny, "--churn", "10", "--out", filepath.Join(dir, "p.fits")}, "churn applies to the heun predictor only"},
+		{"generate bad churn window", []string{"generate", "--model", tiny, "--predictor", "heun", "--churn-sigma", "1", "--out", filepath.Join(dir, "p.fits")}, "--churn-sigma must be LOW:HIGH"},
+		{"generate reversed churn window", []string{"generate", "--model", tiny, "--predictor", "heun", "--churn", "5", "--churn-sigma", "1:0.1", "--out", filepath.Join(dir, "p.fits")}, "churn σ range must be 0 ≤ low ≤ high"},
 	} {
 		code, _, errs := runCLI(t, c.args...)
 		if code == 0 || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, c.want) {

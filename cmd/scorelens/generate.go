@@ -25,6 +25,32 @@ func parseSteps(cmd, s string) (int, error) {
 	return v, nil
 }
 
+// churnFlags are the heun predictor's churn settings (infer.Churn), shared by sample,
+// generate and evaluate.
+func churnFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.Float64Flag{Name: "churn", Usage: "heun predictor only: S_churn of Karras et al. (2022); each step first raises σ by the factor 1+min(churn/steps, √2−1) with fresh noise (0: the deterministic probability-flow ODE)"},
+		&cli.StringFlag{Name: "churn-sigma", Usage: "heun predictor only: churn only at steps starting at `LOW:HIGH` ≥ σ ≥ LOW, physical units (S_tmin:S_tmax)", Value: "0:0", DefaultText: "every step"},
+		&cli.Float64Flag{Name: "churn-noise", Usage: "heun predictor only: scale of the churn's fresh noise (S_noise)", Value: 1},
+	}
+}
+
+// churnOf reads the churnFlags of c.
+func churnOf(cmd string, c *cli.Context) (infer.Churn, error) {
+	ch := infer.Churn{Amount: c.Float64("churn"), Noise: c.Float64("churn-noise")}
+	if ch.Noise == 1 {
+		ch.Noise = 0 // the default scale; zero keeps runs without churn free of churn settings
+	}
+	lo, hi, ok := strings.Cut(c.String("churn-sigma"), ":")
+	var err1, err2 error
+	ch.SigmaLo, err1 = strconv.ParseFloat(lo, 64)
+	ch.SigmaHi, err2 = strconv.ParseFloat(hi, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return ch, fmt.Errorf("%s: --churn-sigma must be LOW:HIGH (two numbers, 0:0 for every step), got %q", cmd, c.String("churn-sigma"))
+	}
+	return ch, nil
+}
+
 func init() {
 	register(&cli.Command{
 		Name:      "generate",
@@ -51,7 +77,6 @@ func init() {
 			// twice the model calls.
 			&cli.StringFlag{Name: "corrector", Usage: "corrector: " + strings.Join(infer.CorrectorNames(), ", "), Value: "langevin"},
 			&cli.Float64Flag{Name: "snr", Usage: "Langevin corrector signal-to-noise ratio", Value: 0.16},
-			&cli.Float64Flag{Name: "churn", Usage: "heun predictor only: S_churn of Karras et al. (2022), each step raises σ by 1+min(churn/steps, √2−1) with fresh noise first (0: the deterministic probability-flow ODE)"},
 			&cli.Float64Flag{Name: "sigma-min", Usage: "σmin of the VE SDE in physical units", DefaultText: "the model's"},
 			&cli.Float64Flag{Name: "sigma-max", Usage: "σmax of the VE SDE in physical units", DefaultText: "the model's"},
 			&cli.BoolFlag{Name: "no-denoise", Usage: "keep the noise of the final step and of level σmin (by default the last step returns its mean and Tweedie's formula x + σmin²·s(x, 0) removes the rest)"},
@@ -62,10 +87,14 @@ func init() {
 			&cli.BoolFlag{Name: "resume", Usage: "continue the --out cube of this run"},
 			&cli.BoolFlag{Name: "force", Usage: "replace an --out file that is not a cube of this run"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
-		}, scoreModelFlags()...),
+		}, append(churnFlags(), scoreModelFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("generate: unexpected argument %q", c.Args().First())
+			}
+			churn, err := churnOf("generate", c)
+			if err != nil {
+				return err
 			}
 			steps, err := parseSteps("generate", c.String("steps"))
 			if err != nil {
@@ -91,7 +120,7 @@ func init() {
 			}
 			_, err = evaluate.Generate(c.Context, evaluate.GenerateOptions{
 				Model: prior, Samples: c.Int("samples"), Batch: c.Int("batch"), Steps: steps,
-				Predictor: c.String("predictor"), Corrector: c.String("corrector"), SNR: c.Float64("snr"), Churn: c.Float64("churn"),
+				Predictor: c.String("predictor"), Corrector: c.String("corrector"), SNR: c.Float64("snr"), Churn: churn,
 				SigmaMin: c.Float64("sigma-min"), SigmaMax: c.Float64("sigma-max"), NoDenoise: c.Bool("no-denoise"),
 				Seed: c.Uint64("seed"), Out: c.String("out"), Resume: c.Bool("resume"), Force: c.Bool("force"), Shard: k, Shards: n,
 				Preview: c.String("preview"), Software: version, Log: log,

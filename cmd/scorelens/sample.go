@@ -46,7 +46,6 @@ func init() {
 			&cli.StringFlag{Name: "predictor", Usage: "predictor: " + strings.Join(infer.PredictorNames(), ", "), Value: "em"},
 			&cli.StringFlag{Name: "corrector", Usage: "corrector: " + strings.Join(infer.CorrectorNames(), ", "), Value: "none"},
 			&cli.Float64Flag{Name: "snr", Usage: "Langevin corrector signal-to-noise ratio", Value: infer.DefaultSNR},
-			&cli.Float64Flag{Name: "churn", Usage: "heun predictor only: S_churn of Karras et al. (2022), each step raises σ by 1+min(churn/steps, √2−1) with fresh noise first (0: the deterministic probability-flow ODE)"},
 			&cli.StringFlag{Name: "steps", Usage: "solver steps: auto or a number", Value: "auto"},
 			&cli.Float64Flag{Name: "sigma-min", Usage: "σmin of the VE SDE in physical units", DefaultText: "the model's; for --prior, 1e-3 × min(prior σ, smallest noise σ)"},
 			&cli.Float64Flag{Name: "sigma-max", Usage: "σmax of the VE SDE in physical units", DefaultText: "the model's or the prior's"},
@@ -59,10 +58,14 @@ func init() {
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the --out file of this run (start it when absent)"},
 			&cli.BoolFlag{Name: "force", Usage: "replace an --out file that is not a posterior of this run"},
-		}, scoreModelFlags()...),
+		}, append(churnFlags(), scoreModelFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("sample: unexpected argument %q", c.Args().First())
+			}
+			churn, err := churnOf("sample", c)
+			if err != nil {
+				return err
 			}
 			if (c.String("prior") == "") == (c.String("model") == "") {
 				return fmt.Errorf("sample: give one of --model model.onnx and --prior (white:sigma=S[,mean=M] or grf:sigma=S,index=A[,mean=M][,scale=L])")
@@ -124,7 +127,7 @@ func init() {
 			return infer.Run(ctx, infer.RunOptions{
 				Lens: c.String("lens"), Obs: c.String("obs"), Out: c.String("out"),
 				Prior: c.String("prior"), Model: model, Likelihood: c.String("likelihood"),
-				Predictor: c.String("predictor"), Corrector: c.String("corrector"), SNR: c.Float64("snr"), Churn: c.Float64("churn"),
+				Predictor: c.String("predictor"), Corrector: c.String("corrector"), SNR: c.Float64("snr"), Churn: churn,
 				Steps: steps, SigmaMin: c.Float64("sigma-min"), SigmaMax: c.Float64("sigma-max"),
 				Samples: c.Int("samples"), Batch: c.Int("batch"), Seed: c.Uint64("seed"),
 				Shard: k, Shards: n, CGTol: c.Float64("cg-tol"), NoDenoise: c.Bool("no-denoise"),

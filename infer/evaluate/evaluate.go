@@ -39,7 +39,7 @@ type Options struct {
 	Predictor  string // "" = "em"
 	Corrector  string // "" = "none"
 	SNR        float64
-	Churn      float64 // heun predictor's S_churn
+	Churn      infer.Churn // the heun predictor's
 	CGTol      float64
 	Seed       uint64 // lens i: deflector and noise streams under Seed; posterior seed Seed+i
 	GalaxySeed uint64 // 0 = DefaultGalaxySeed
@@ -116,7 +116,7 @@ type manifest struct {
 	Predictor  string  `json:"predictor"`
 	Corrector  string  `json:"corrector"`
 	SNR        float64 `json:"snr"`
-	Churn      float64 `json:"churn,omitempty"`
+	Churn      string  `json:"churn,omitempty"` // heun's churn, when any
 	CGTol      float64 `json:"cg_tol"`
 }
 
@@ -203,7 +203,10 @@ func Evaluate(ctx context.Context, o Options) (*Result, error) {
 	}
 	m := manifest{Version: o.Software, Grid: ns, Seed: o.Seed, GalaxySeed: o.GalaxySeed, Model: o.Model.Name,
 		ModelSHA: o.Model.SHA256, Baseline: o.Baseline, Samples: o.Samples, Steps: o.Steps, Likelihood: o.Likelihood,
-		Predictor: o.Predictor, Corrector: o.Corrector, SNR: o.SNR, Churn: o.Churn, CGTol: o.CGTol}
+		Predictor: o.Predictor, Corrector: o.Corrector, SNR: o.SNR, CGTol: o.CGTol}
+	if c := o.Churn; c != (infer.Churn{}) {
+		m.Churn = fmt.Sprintf("%g, sigma %g:%g, noise %g", c.Amount, c.SigmaLo, c.SigmaHi, c.Noise)
+	}
 	if err := checkManifest(filepath.Join(o.Out, "evaluate.json"), m); err != nil {
 		return nil, err
 	}

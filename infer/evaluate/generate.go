@@ -30,7 +30,7 @@ type GenerateOptions struct {
 	Predictor string            // "" = "em"
 	Corrector string            // "" = "none"
 	SNR       float64           // Langevin corrector; 0 = infer.DefaultSNR
-	Churn     float64           // heun predictor's S_churn (infer.SolverOptions.Churn)
+	Churn     infer.Churn       // the heun predictor's
 	// SigmaMin and SigmaMax override the model's σ range (physical units); 0 keeps it.
 	SigmaMin, SigmaMax float64
 	NoDenoise          bool
@@ -79,7 +79,7 @@ func (m *genMeta) header(n, done int) fitsimg.Header {
 func (m *genMeta) differs(h *fitsimg.Header) []string {
 	want := m.header(0, 0)
 	var d []string
-	for _, key := range []string{"MODEL", "MODELSHA", "SIGMAMIN", "SIGMAMAX", "STEPS", "PREDICTR", "CORRECTR", "SNR", "CHURN", "DENOISE", "SEED", "NSAMPLES", "SHARD", "VERSION"} {
+	for _, key := range []string{"MODEL", "MODELSHA", "SIGMAMIN", "SIGMAMAX", "STEPS", "PREDICTR", "CORRECTR", "SNR", "CHURN", "CHURNLO", "CHURNHI", "CHURNNS", "DENOISE", "SEED", "NSAMPLES", "SHARD", "VERSION"} {
 		a, _ := want.Get(key)
 		b, ok := h.Get(key)
 		if !ok || fmt.Sprint(a) != fmt.Sprint(b) {
