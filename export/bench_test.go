@@ -101,8 +101,22 @@ func BenchmarkPosteriorSmall(b *testing.B) {
 	if _, err := lens.SimulateFile(context.Background(), lensPath, "spiral", 1, obsPath, "bench"); err != nil {
 		b.Fatal(err)
 	}
+	// Each likelihood with the paper's Euler–Maruyama at --steps auto, and the full one
+	// with the heun predictor at 100 steps and churn 40 (two model calls a step), the
+	// setting that matched it on the held-out lenses (models/galaxies64.md).
+	type variant struct {
+		name, lik, pred string
+		steps           int // steps timed
+		churn           infer.Churn
+	}
+	var variants []variant
 	for _, lik := range infer.LikelihoodNames {
-		b.Run(lik, func(b *testing.B) {
+		variants = append(variants, variant{lik, lik, "em", benchSteps, infer.Churn{}})
+	}
+	variants = append(variants, variant{"full-heun100", infer.LikelihoodFull, "heun", benchSteps / 2, infer.Churn{Amount: 40}})
+	for _, v := range variants {
+		lik := v.lik
+		b.Run(v.name, func(b *testing.B) {
 			prior, m, err := ort.OpenPrior(path, 64, ort.Options{})
 			if err != nil {
 				b.Fatal(err)
@@ -112,6 +126,9 @@ func BenchmarkPosteriorSmall(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			if v.pred == "heun" {
+				auto = 100
+			}
 			tm := &timedModel{ScoreModel: prior.Score}
 			prior.Score = tm
 			var total time.Duration
@@ -119,14 +136,14 @@ func BenchmarkPosteriorSmall(b *testing.B) {
 				s := time.Now()
 				err := infer.Run(context.Background(), infer.RunOptions{Lens: lensPath, Obs: obsPath,
 					Out: filepath.Join(dir, fmt.Sprintf("post-%s-%d.fits", lik, i)), Model: prior,
-					Likelihood: lik, Predictor: "em", Corrector: "none", Steps: benchSteps, Samples: 16,
+					Likelihood: lik, Predictor: v.pred, Churn: v.churn, Corrector: "none", Steps: v.steps, Samples: 16,
 					Batch: 16, Seed: 1, Shard: 1, Shards: 1})
 				if err != nil {
 					b.Fatal(err)
 				}
 				total += time.Since(s)
 			}
-			perStep := total.Seconds() / float64(b.N*benchSteps)
+			perStep := total.Seconds() / float64(b.N*v.steps)
 			b.ReportMetric(perStep*float64(auto)/16, "s/sample")
 			b.ReportMetric(float64(auto), "steps")
 			b.ReportMetric(100*tm.spent.Seconds()/total.Seconds(), "%model")

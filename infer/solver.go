@@ -178,7 +178,7 @@ type Churn struct {
 	// with fresh noise before integrating down.
 	Amount float64
 	// SigmaLo and SigmaHi restrict the churn to steps that start at SigmaLo ≤ σ ≤ SigmaHi
-	// (their S_tmin and S_tmax, in the units of x; 0 and 0: every step). Churn at the
+	// (their S_tmin and S_tmax, in the units of x; SigmaHi 0: no upper limit). Churn at the
 	// lowest noise levels costs detail, because a denoiser trained with the L2 loss
 	// removes slightly too much noise each time (their §4).
 	SigmaLo, SigmaHi float64

@@ -47,4 +47,6 @@ for lik in paper diag full; do
 	row "posterior 64^2 B16 $lik: share in the score model" "$(metric "$out" "$b" %model)" "%"
 	row "posterior 64^2 B16 $lik: share in the sampler (lensing, likelihood, SDE)" "$(metric "$out" "$b" %sampler)" "%"
 done
+b=BenchmarkPosteriorSmall/full-heun100
+row "posterior 64^2 B16 full, heun 100 steps churn 40: time per sample" "$(metric "$out" "$b" s/sample)" "s"
 row "posterior: peak resident memory" "$(metric "$out" BenchmarkPosteriorSmall/full peak-RSS-MiB)" "MiB"

@@ -30,7 +30,7 @@ func parseSteps(cmd, s string) (int, error) {
 func churnFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.Float64Flag{Name: "churn", Usage: "heun predictor only: S_churn of Karras et al. (2022); each step first raises σ by the factor 1+min(churn/steps, √2−1) with fresh noise (0: the deterministic probability-flow ODE)"},
-		&cli.StringFlag{Name: "churn-sigma", Usage: "heun predictor only: churn only at steps starting at `LOW:HIGH` ≥ σ ≥ LOW, physical units (S_tmin:S_tmax)", Value: "0:0", DefaultText: "every step"},
+		&cli.StringFlag{Name: "churn-sigma", Usage: "heun predictor only: churn only at the steps that start at LOW ≤ σ ≤ HIGH (`LOW:HIGH`, physical units; S_tmin:S_tmax; HIGH 0: no upper limit)", Value: "0:0", DefaultText: "every step"},
 		&cli.Float64Flag{Name: "churn-noise", Usage: "heun predictor only: scale of the churn's fresh noise (S_noise)", Value: 1},
 	}
 }
