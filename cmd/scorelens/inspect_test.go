@@ -58,6 +58,8 @@ func TestInspectCommand(t *testing.T) {
 		{[]string{"inspect", bad}, "is not an ONNX model"},
 		{[]string{"inspect", "--output", "eps", filepath.Join(testModels, "tiny_torch.onnx")}, `output convention "eps"`},
 		{[]string{"inspect"}, "want one model file"},
+		// A mistyped flag: one line naming the command, no help text on stdout.
+		{[]string{"inspect", "--devise", "cpu", filepath.Join(testModels, "tiny_torch.onnx")}, "inspect: flag provided but not defined: -devise"},
 	} {
 		code, out, errs := runCLI(t, c.args...)
 		if code != 1 || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, c.want) {

@@ -21,8 +21,17 @@ var version = "0.1.0-dev"
 
 var commands []*cli.Command
 
-// register adds a subcommand; each command file calls it from init.
-func register(c *cli.Command) { commands = append(commands, c) }
+// register adds a subcommand; each command file calls it from init. A mistyped flag is one
+// line naming the command, as every other error is, without the help text on stdout
+// (urfave/cli prints it for a command without its own OnUsageError).
+func register(c *cli.Command) {
+	if c.OnUsageError == nil {
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%s: %w (see scorelens %s --help)", c.Name, err, c.Name)
+		}
+	}
+	commands = append(commands, c)
+}
 
 func newApp() *cli.App {
 	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
