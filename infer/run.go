@@ -49,7 +49,7 @@ type RunOptions struct {
 	Corrector      string
 	SNR            float64
 	Churn          Churn   // the heun predictor's (SolverOptions.Churn)
-	Steps          int     // 0: auto (StepsFor(DefaultStepTarget, …))
+	Steps          int     // 0: auto (AutoSteps)
 	SigmaMin       float64 // 0: the model's, or 1e-3 × min(prior σ, smallest used noise σ)
 	SigmaMax       float64 // 0: the model's, or the prior's DefaultSigmaMax
 	Samples        int     // total over all shards
@@ -154,7 +154,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	n := grid.Len()
 	steps := o.Steps
 	if steps == 0 {
-		if steps, err = StepsFor(DefaultStepTarget, n, sde.SigmaMin, sde.SigmaMax); err != nil {
+		if steps, err = AutoSteps(o.Predictor, n, sde); err != nil {
 			return err
 		}
 	}

@@ -69,7 +69,7 @@ func init() {
 			&cli.StringFlag{Name: "model", Usage: "score model `FILE` (ONNX, SPEC §6)", Required: true},
 			&cli.StringFlag{Name: "out", Usage: "FITS cube `FILE` to write", Required: true},
 			&cli.IntFlag{Name: "samples", Usage: "number of prior samples", Value: 500},
-			&cli.StringFlag{Name: "steps", Usage: "solver steps: auto or a number", Value: "auto"},
+			&cli.StringFlag{Name: "steps", Usage: "solver steps: auto (100 for heun; else the paper's rule, eq. 22 at 0.99) or a number", Value: "auto"},
 			&cli.StringFlag{Name: "predictor", Usage: "predictor: " + strings.Join(infer.PredictorNames(), ", "), Value: "em"},
 			// Prior samples default to the predictor–corrector sampler Song et al. (2021) use
 			// for VE models: on the shipped prior it halved the morphology distances to

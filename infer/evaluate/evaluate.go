@@ -34,7 +34,7 @@ type Options struct {
 	Lenses     int    // held-out lenses 0…Lenses−1
 	Samples    int    // posterior samples per lens and prior
 	Batch      int    // samples solved together (does not change the samples)
-	Steps      int    // solver steps for both priors; 0: StepsFor(0.99, Grid², model's σ range)
+	Steps      int    // solver steps for both priors; 0: infer.AutoSteps (model's σ range)
 	Likelihood string // "" = "full"
 	Predictor  string // "" = "em"
 	Corrector  string // "" = "none"
@@ -188,7 +188,7 @@ func Evaluate(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	if o.Steps == 0 {
-		if o.Steps, err = infer.StepsFor(infer.DefaultStepTarget, ns*ns, sde.SigmaMin, sde.SigmaMax); err != nil {
+		if o.Steps, err = infer.AutoSteps(o.Predictor, ns*ns, sde); err != nil {
 			return nil, err
 		}
 	}

@@ -26,7 +26,7 @@ type GenerateOptions struct {
 	Model     *infer.ModelPrior // the score model (one channel, square images)
 	Samples   int               // number of prior samples
 	Batch     int               // samples solved together (the file is rewritten after each batch)
-	Steps     int               // solver steps; 0: infer.StepsFor(infer.DefaultStepTarget, …)
+	Steps     int               // solver steps; 0: infer.AutoSteps
 	Predictor string            // "" = "em"
 	Corrector string            // "" = "none"
 	SNR       float64           // Langevin corrector; 0 = infer.DefaultSNR
@@ -129,7 +129,7 @@ func Generate(ctx context.Context, o GenerateOptions) (*GenerateResult, error) {
 	}
 	steps := o.Steps
 	if steps == 0 {
-		if steps, err = infer.StepsFor(infer.DefaultStepTarget, n*n, sde.SigmaMin, sde.SigmaMax); err != nil {
+		if steps, err = infer.AutoSteps(o.Predictor, n*n, sde); err != nil {
 			return nil, err
 		}
 	}
