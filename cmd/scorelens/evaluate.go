@@ -37,7 +37,7 @@ func init() {
 			&cli.IntFlag{Name: "lenses", Usage: "number of held-out lenses", Value: 20},
 			&cli.IntFlag{Name: "samples", Usage: "posterior samples per lens and prior", Value: 16},
 			&cli.IntFlag{Name: "batch", Usage: "samples solved together", Value: 16},
-			&cli.StringFlag{Name: "steps", Usage: "solver steps (both priors): auto (100 for heun; else the paper's rule, eq. 22 at 0.99) or a number", Value: "auto"},
+			&cli.StringFlag{Name: "steps", Usage: "solver steps (both priors): auto (200 for heun; else the paper's rule, eq. 22 at 0.99) or a number", Value: "auto"},
 			&cli.StringFlag{Name: "likelihood", Usage: "convolved likelihood: " + strings.Join(infer.LikelihoodNames, ", "), Value: infer.LikelihoodFull},
 			&cli.StringFlag{Name: "predictor", Usage: "predictor: " + strings.Join(infer.PredictorNames(), ", "), Value: "em"},
 			&cli.StringFlag{Name: "corrector", Usage: "corrector: " + strings.Join(infer.CorrectorNames(), ", "), Value: "none"},
@@ -49,7 +49,7 @@ func init() {
 			&cli.IntFlag{Name: "grid", Usage: "source and image pixels a side (0: the model's size)"},
 			&cli.StringFlag{Name: "shard", Usage: "compute only lenses i with i mod n = k−1 (`k/n`), no table: run the shards in parallel processes on one --out, then once without --shard for the table", Value: "1/1"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
-		}, append(churnFlags(), scoreModelFlags()...)...),
+		}, append(churnFlags(0, "0:0"), scoreModelFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("evaluate: unexpected argument %q", c.Args().First())

@@ -112,6 +112,17 @@ func TestGenerateCommand(t *testing.T) {
 	if code, errs := heun("10", "--churn-sigma", "0.01:1", "--churn-noise", "1.007", "--resume"); code == 0 || !strings.Contains(errs, "CHURN") {
 		t.Errorf("resume with another churn: exit %d, %q", code, errs)
 	}
+	// generate's churn defaults are heun's: another predictor without churn flags has none.
+	em := filepath.Join(dir, "em.fits")
+	if code, _, errs := runCLI(t, "generate", "--model", tiny, "--samples", "2", "--steps", "5", "--predictor", "em",
+		"--corrector", "langevin", "--threads", "1", "--quiet", "--out", em); code != 0 {
+		t.Fatalf("em: exit %d: %s", code, errs)
+	}
+	if e, err := fitsimg.ReadImage(em, "IMAGES"); err != nil {
+		t.Error(err)
+	} else if c, _ := e.Header.Float("CHURN"); c != 0 {
+		t.Errorf("em: CHURN = %v, want 0", c)
+	}
 }
 
 // TestEvaluateCommand runs the held-out-lens table end to end on the 16×16 test model:
@@ -170,7 +181,7 @@ func TestEvaluateCommand(t *testing.T) {
 		{"generate missing model", []string{"generate", "--model", filepath.Join(dir, "none.onnx"), "--out", filepath.Join(dir, "p.fits")}, "none.onnx"},
 		{"generate bad shard", []string{"generate", "--model", tiny, "--shard", "0/2", "--out", filepath.Join(dir, "p.fits")}, "--shard must be k/n"},
 		{"generate no out", []string{"generate", "--model", tiny}, `"out" not set`},
-		{"generate churn without heun", []string{"generate", "--model", tiny, "--churn", "10", "--out", filepath.Join(dir, "p.fits")}, "churn applies to the heun predictor only"},
+		{"generate churn without heun", []string{"generate", "--model", tiny, "--predictor", "em", "--churn", "10", "--out", filepath.Join(dir, "p.fits")}, "churn applies to the heun predictor only"},
 		{"generate bad churn window", []string{"generate", "--model", tiny, "--predictor", "heun", "--churn-sigma", "1", "--out", filepath.Join(dir, "p.fits")}, "--churn-sigma must be LOW:HIGH"},
 		{"generate reversed churn window", []string{"generate", "--model", tiny, "--predictor", "heun", "--churn", "5", "--churn-sigma", "1:0.1", "--out", filepath.Join(dir, "p.fits")}, "churn σ range must be 0 ≤ low ≤ high"},
 	} {

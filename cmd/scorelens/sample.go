@@ -29,7 +29,7 @@ func init() {
 			"grf:sigma=S,index=A[,mean=M][,scale=L] (L in arcsec, default a quarter of the source field).\n" +
 			"Defaults: a model's σ range from its metadata (× data_scale); for --prior, --sigma-max\n" +
 			"sqrt(2 tr Σx + |m|²) and --sigma-min 1e-3 × min(prior σ, smallest noise σ); --steps auto =\n" +
-			"technique 2 of Song & Ermon at p = 0.99 (100 for --predictor heun).\n\n" +
+			"technique 2 of Song & Ermon at p = 0.99 (200 for --predictor heun).\n\n" +
 			"The output is rewritten (atomically) after every batch, so a killed run keeps its finished\n" +
 			"batches; --resume continues it and ends with exactly the file an unbroken run writes (same\n" +
 			"machine and --batch). A file of another run is never overwritten without --force; a file of\n" +
@@ -46,7 +46,7 @@ func init() {
 			&cli.StringFlag{Name: "predictor", Usage: "predictor: " + strings.Join(infer.PredictorNames(), ", "), Value: "em"},
 			&cli.StringFlag{Name: "corrector", Usage: "corrector: " + strings.Join(infer.CorrectorNames(), ", "), Value: "none"},
 			&cli.Float64Flag{Name: "snr", Usage: "Langevin corrector signal-to-noise ratio", Value: infer.DefaultSNR},
-			&cli.StringFlag{Name: "steps", Usage: "solver steps: auto (100 for heun; else the paper's rule, eq. 22 at 0.99) or a number", Value: "auto"},
+			&cli.StringFlag{Name: "steps", Usage: "solver steps: auto (200 for heun; else the paper's rule, eq. 22 at 0.99) or a number", Value: "auto"},
 			&cli.Float64Flag{Name: "sigma-min", Usage: "σmin of the VE SDE in physical units", DefaultText: "the model's; for --prior, 1e-3 × min(prior σ, smallest noise σ)"},
 			&cli.Float64Flag{Name: "sigma-max", Usage: "σmax of the VE SDE in physical units", DefaultText: "the model's or the prior's"},
 			&cli.IntFlag{Name: "samples", Usage: "number of samples (all shards)", Value: 16},
@@ -58,7 +58,7 @@ func init() {
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the --out file of this run (start it when absent)"},
 			&cli.BoolFlag{Name: "force", Usage: "replace an --out file that is not a posterior of this run"},
-		}, append(churnFlags(), scoreModelFlags()...)...),
+		}, append(churnFlags(0, "0:0"), scoreModelFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("sample: unexpected argument %q", c.Args().First())
