@@ -135,7 +135,7 @@ func BenchmarkPosteriorSmall(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				s := time.Now()
 				err := infer.Run(context.Background(), infer.RunOptions{Lens: lensPath, Obs: obsPath,
-					Out: filepath.Join(dir, fmt.Sprintf("post-%s-%d.fits", lik, i)), Model: prior,
+					Out: filepath.Join(dir, fmt.Sprintf("post-%s-%d.fits", v.name, i)), Model: prior,
 					Likelihood: lik, Predictor: v.pred, Churn: v.churn, Corrector: "none", Steps: v.steps, Samples: 16,
 					Batch: 16, Seed: 1, Shard: 1, Shards: 1})
 				if err != nil {
