@@ -15,9 +15,10 @@
 //   - Likelihood: the convolved likelihood score ∇x log p_t(y | x) by name: "paper"
 //     (eq. 19, (Σy + σ(t)² I)), "diag" (Σy + σ(t)² diag(AAᵀ)) and "full" (eq. 12,
 //     Σy + σ(t)² AAᵀ by Jacobi-preconditioned conjugate gradients, warm-started per sample).
-//   - Predictors ("em", "rd") and correctors ("none", "langevin") from registries, and
-//     Solve, which integrates the reverse SDE for a batch of samples, each with its own
-//     random stream that depends only on (seed, sample index).
+//   - Predictors ("em", "rd", and "heun": Heun's method on the probability-flow ODE with
+//     Karras et al.'s churn, two score evaluations per step) and correctors ("none",
+//     "langevin") from registries, and Solve, which integrates the reverse SDE for a batch
+//     of samples, each with its own random stream that depends only on (seed, sample index).
 //   - Run: the whole `scorelens sample` command (read the lens and the observation, sample,
 //     write the posterior file of SPEC §5 atomically after every batch). The prior is an
 //     analytic spec (RunOptions.Prior) or any ScoreModel (RunOptions.Model, a ModelPrior
