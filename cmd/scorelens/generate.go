@@ -75,8 +75,10 @@ func init() {
 		Usage:     "draw samples of a score model's prior alone (a data-set cube for galstats)",
 		UsageText: "scorelens generate --model model.onnx --out prior.fits [--samples 500] [--steps auto|N] [--batch 16] [--seed S] [--preview grid.png]",
 		Description: "Solves the reverse-time VE SDE from p1 = N(0, σmax² I) with the model's score only (no\n" +
-			"likelihood) and writes the samples, in physical units, as the IMAGES cube of a data set\n" +
-			"(NAXIS3 = samples; header: model, SHA-256, σ range, steps, solver, seed), so that\n" +
+			"likelihood; by default with the heun predictor, 200 steps and churn between σ 0.003 and 1,\n" +
+			"tuned on the shipped prior: models/galaxies64.md) and writes the samples, in physical\n" +
+			"units, as the IMAGES cube of a data set (NAXIS3 = samples; header: model, SHA-256, σ range,\n" +
+			"steps, solver, seed), so that\n" +
 			"`scorelens galstats heldout.fits prior.fits` compares them with held-out galaxies. Sample i\n" +
 			"draws from PCG(seed, i) alone: the samples do not depend on --batch. The file is rewritten\n" +
 			"atomically after every batch; --resume continues it. --shard k/n splits the samples between\n" +
