@@ -310,8 +310,9 @@ func Solve(ctx context.Context, score BatchScore, x []float64, rngs []*rand.Rand
 	}
 	N := opt.Steps
 	dt := 1 / float64(N)
+	var heun *heunStepper
 	if _, ok := pred.(Heun); ok {
-		return solveHeun(ctx, score, x, rngs, opt, corr, csteps, snr, workers)
+		heun = newHeunStepper(opt, len(x))
 	}
 	for i := 0; i < N; i++ {
 		if err := ctx.Err(); err != nil {
@@ -327,18 +328,24 @@ func Solve(ctx context.Context, score BatchScore, x []float64, rngs []*rand.Rand
 				corr.Correct(sub(x, b), sub(mean, b), sub(sc, b), sub(z, b), snr)
 			})
 		}
-		if err := score.Score(ctx, sc, x, t); err != nil {
-			return err
-		}
-		last := i == N-1
-		parallel(B, workers, func(b int) {
-			draw(b)
-			xb := sub(x, b)
-			pred.Step(xb, sub(mean, b), sub(sc, b), sub(z, b), opt.SDE, t, dt)
-			if last && !opt.NoDenoise {
-				copy(xb, sub(mean, b))
+		if heun != nil {
+			if err := heun.step(ctx, score, x, sc, rngs, opt.SDE, t, dt, workers); err != nil {
+				return err
 			}
-		})
+		} else {
+			if err := score.Score(ctx, sc, x, t); err != nil {
+				return err
+			}
+			last := i == N-1
+			parallel(B, workers, func(b int) {
+				draw(b)
+				xb := sub(x, b)
+				pred.Step(xb, sub(mean, b), sub(sc, b), sub(z, b), opt.SDE, t, dt)
+				if last && !opt.NoDenoise {
+					copy(xb, sub(mean, b))
+				}
+			})
+		}
 		if opt.Progress != nil {
 			opt.Progress(i+1, N)
 		}
@@ -346,19 +353,12 @@ func Solve(ctx context.Context, score BatchScore, x []float64, rngs []*rand.Rand
 	if opt.NoDenoise {
 		return nil
 	}
-	return tweedie(ctx, score, x, sc, B, opt.SDE, workers)
-}
-
-// tweedie replaces each of the B samples in x by its Tweedie estimate at t = 0,
-// x + σmin²·score(x, 0), using sc as the score's workspace.
-func tweedie(ctx context.Context, score BatchScore, x, sc []float64, B int, sde VESDE, workers int) error {
 	if err := score.Score(ctx, sc, x, 0); err != nil {
 		return err
 	}
-	n := len(x) / B
-	s2 := sde.Sigma(0) * sde.Sigma(0)
+	s2 := opt.SDE.Sigma(0) * opt.SDE.Sigma(0)
 	parallel(B, workers, func(b int) {
-		xb, sb := x[b*n:(b+1)*n], sc[b*n:(b+1)*n]
+		xb, sb := sub(x, b), sub(sc, b)
 		for i := range xb {
 			xb[i] += s2 * sb[i]
 		}
@@ -366,88 +366,67 @@ func tweedie(ctx context.Context, score BatchScore, x, sc []float64, B int, sde 
 	return nil
 }
 
-// solveHeun is Solve for the heun predictor (Karras et al. 2022, algorithm 2, on the
-// solver's geometric σ grid): x already holds the p₁ draws. The time of a raised level
-// σ̂ is t(σ̂) = ln(σ̂/σmin)/ln(σmax/σmin); churn is skipped where σ̂ would pass σmax,
-// beyond the times the model was trained on, and outside [ChurnSigmaLo, ChurnSigmaHi].
-func solveHeun(ctx context.Context, score BatchScore, x []float64, rngs []*rand.Rand, opt SolverOptions, corr Corrector, csteps int, snr float64, workers int) error {
+// heunStepper takes the steps of the heun predictor (Karras et al. 2022, algorithm 2, on
+// the solver's geometric σ grid) for Solve. The time of a raised level σ̂ is
+// t(σ̂) = ln(σ̂/σmin)/ln(σmax/σmin); churn is skipped where σ̂ would pass σmax, beyond the
+// times the model was trained on, and outside [Churn.SigmaLo, Churn.SigmaHi].
+type heunStepper struct {
+	gamma, lo, hi, noise float64
+	x1, sc2              []float64 // the Euler step's end point and its score
+}
+
+func newHeunStepper(opt SolverOptions, size int) *heunStepper {
+	h := &heunStepper{gamma: math.Min(opt.Churn.Amount/float64(opt.Steps), math.Sqrt2-1),
+		lo: opt.Churn.SigmaLo, hi: opt.Churn.SigmaHi, noise: opt.Churn.Noise,
+		x1: make([]float64, size), sc2: make([]float64, size)}
+	if h.hi == 0 {
+		h.hi = math.Inf(1)
+	}
+	if h.noise == 0 {
+		h.noise = 1
+	}
+	return h
+}
+
+// step moves the batch x from t to t − dt, using sc as the score's workspace.
+func (h *heunStepper) step(ctx context.Context, score BatchScore, x, sc []float64, rngs []*rand.Rand, sde VESDE, t, dt float64, workers int) error {
 	B := len(rngs)
 	n := len(x) / B
-	sde := opt.SDE
-	N := opt.Steps
-	dt := 1 / float64(N)
-	gamma := math.Min(opt.Churn.Amount/float64(N), math.Sqrt2-1)
-	lo, hi, sNoise := opt.Churn.SigmaLo, opt.Churn.SigmaHi, opt.Churn.Noise
-	if hi == 0 {
-		hi = math.Inf(1)
-	}
-	if sNoise == 0 {
-		sNoise = 1
-	}
 	sub := func(v []float64, b int) []float64 { return v[b*n : (b+1)*n] }
-	sc := make([]float64, len(x))
-	sc2 := make([]float64, len(x))
-	x1 := make([]float64, len(x))
-	mean := make([]float64, len(x))
-	z := make([]float64, len(x))
-	for i := 0; i < N; i++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		t := 1 - float64(i)*dt
-		for c := 0; c < csteps; c++ {
-			if err := score.Score(ctx, sc, x, t); err != nil {
-				return err
-			}
-			parallel(B, workers, func(b int) {
-				zb := sub(z, b)
-				for k := range zb {
-					zb[k] = rngs[b].NormFloat64()
-				}
-				corr.Correct(sub(x, b), sub(mean, b), sub(sc, b), zb, snr)
-			})
-		}
-		sig, sigNext := sde.Sigma(t), sde.Sigma(t-dt)
-		sigHat, tHat := sig, t
-		if gamma > 0 && sig*(1+gamma) <= sde.SigmaMax && sig >= lo && sig <= hi {
-			sigHat = sig * (1 + gamma)
-			tHat = math.Log(sigHat/sde.SigmaMin) / sde.logRatio()
-			sd := sNoise * math.Sqrt(sigHat*sigHat-sig*sig)
-			parallel(B, workers, func(b int) {
-				xb := sub(x, b)
-				for k := range xb {
-					xb[k] += sd * rngs[b].NormFloat64()
-				}
-			})
-		}
-		if err := score.Score(ctx, sc, x, tHat); err != nil {
-			return err
-		}
-		// dx/dσ = −σ·score: the Euler step from σ̂ down to σnext is (σ̂ − σnext)·σ̂·score.
-		h := sigHat - sigNext
+	sig, sigNext := sde.Sigma(t), sde.Sigma(t-dt)
+	sigHat, tHat := sig, t
+	if h.gamma > 0 && sig*(1+h.gamma) <= sde.SigmaMax && sig >= h.lo && sig <= h.hi {
+		sigHat = sig * (1 + h.gamma)
+		tHat = math.Log(sigHat/sde.SigmaMin) / sde.logRatio()
+		sd := h.noise * math.Sqrt(sigHat*sigHat-sig*sig)
 		parallel(B, workers, func(b int) {
-			xb, x1b, sb := sub(x, b), sub(x1, b), sub(sc, b)
+			xb := sub(x, b)
 			for k := range xb {
-				x1b[k] = xb[k] + h*sigHat*sb[k]
+				xb[k] += sd * rngs[b].NormFloat64()
 			}
 		})
-		if err := score.Score(ctx, sc2, x1, t-dt); err != nil {
-			return err
-		}
-		parallel(B, workers, func(b int) {
-			xb, sb, s2b := sub(x, b), sub(sc, b), sub(sc2, b)
-			for k := range xb {
-				xb[k] += 0.5 * h * (sigHat*sb[k] + sigNext*s2b[k])
-			}
-		})
-		if opt.Progress != nil {
-			opt.Progress(i+1, N)
-		}
 	}
-	if opt.NoDenoise {
-		return nil
+	if err := score.Score(ctx, sc, x, tHat); err != nil {
+		return err
 	}
-	return tweedie(ctx, score, x, sc, B, sde, workers)
+	// dx/dσ = −σ·score: the Euler step from σ̂ down to σnext is (σ̂ − σnext)·σ̂·score.
+	step := sigHat - sigNext
+	parallel(B, workers, func(b int) {
+		xb, x1b, sb := sub(x, b), sub(h.x1, b), sub(sc, b)
+		for k := range xb {
+			x1b[k] = xb[k] + step*sigHat*sb[k]
+		}
+	})
+	if err := score.Score(ctx, h.sc2, h.x1, t-dt); err != nil {
+		return err
+	}
+	parallel(B, workers, func(b int) {
+		xb, sb, s2b := sub(x, b), sub(sc, b), sub(h.sc2, b)
+		for k := range xb {
+			xb[k] += 0.5 * step * (sigHat*sb[k] + sigNext*s2b[k])
+		}
+	})
+	return nil
 }
 
 // parallel runs f(0…n−1) on up to workers goroutines. Each index is handled by exactly
