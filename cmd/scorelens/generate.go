@@ -35,7 +35,7 @@ func churnFlags(amount float64, window string) []cli.Flag {
 	return []cli.Flag{
 		&cli.Float64Flag{Name: "churn", Usage: "heun predictor only: S_churn of Karras et al. (2022); each step first raises σ by the factor 1+min(churn/steps, √2−1) with fresh noise (0: the deterministic probability-flow ODE)", Value: amount},
 		&cli.StringFlag{Name: "churn-sigma", Usage: "heun predictor only: churn only at the steps that start at LOW ≤ σ ≤ HIGH (`LOW:HIGH`, physical units; S_tmin:S_tmax; 0:0 every step; HIGH 0: no upper limit)", Value: window, DefaultText: windowText},
-		&cli.Float64Flag{Name: "churn-noise", Usage: "heun predictor only: scale of the churn's fresh noise (S_noise)", Value: 1},
+		&cli.Float64Flag{Name: "churn-noise", Usage: "heun predictor only: scale of the churn's fresh noise (S_noise; 0: 1)", DefaultText: "1"},
 	}
 }
 
@@ -46,9 +46,6 @@ func churnOf(cmd string, c *cli.Context) (infer.Churn, error) {
 		return infer.Churn{}, nil
 	}
 	ch := infer.Churn{Amount: c.Float64("churn"), Noise: c.Float64("churn-noise")}
-	if ch.Noise == 1 {
-		ch.Noise = 0 // the default scale; zero keeps runs without churn free of churn settings
-	}
 	lo, hi, ok := strings.Cut(c.String("churn-sigma"), ":")
 	var err1, err2 error
 	ch.SigmaLo, err1 = strconv.ParseFloat(lo, 64)
@@ -62,8 +59,8 @@ func churnOf(cmd string, c *cli.Context) (infer.Churn, error) {
 // Prior samples default to the heun predictor with churn between σ = 0.003 and 1 (in the
 // units of peak-normalised galaxies): on the shipped prior it came closer to the held-out
 // galaxies' morphology than Song et al.'s predictor–corrector sampler at a tenth of the
-// model calls (models/galaxies64.md). Churn at σ > 1 cost flux and detail, churn below
-// 0.003 detail.
+// model calls (models/galaxies64.md). Churn at σ > 1 cost flux and detail; where it stops
+// at the low end (0, 0.003 or 0.01) mattered less.
 const (
 	genChurn      = 40
 	genChurnSigma = "0.003:1"
