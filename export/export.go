@@ -148,7 +148,8 @@ func Build(ck *train.Checkpoint, opt Options) (*onnxbuild.Builder, error) {
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // TrainingLine is the one-line summary written as scorelens.training: the data set, the
-// steps and the network configuration.
+// steps (and, for a fine-tuned run, the checkpoint it started from) and the network
+// configuration.
 func TrainingLine(ck *train.Checkpoint, weights string) string {
 	d := ck.Dataset
 	norm := d.Norm
@@ -176,9 +177,14 @@ func TrainingLine(ck *train.Checkpoint, weights string) string {
 	if ck.Step == 1 {
 		steps = "step"
 	}
-	s := fmt.Sprintf("data %s (sha256 %s, %d images of %d px, %s normalisation); %d %s, %s weights; "+
+	from := ""
+	if in := ck.InitFrom; in != nil {
+		from = fmt.Sprintf(" (fine-tuned from step %d of checkpoint sha256 %.12s, trained on %s, sha256 %.12s)",
+			in.Step, in.SHA256, filepath.Base(in.Dataset.Path), in.Dataset.SHA256)
+	}
+	s := fmt.Sprintf("data %s (sha256 %s, %d images of %d px, %s normalisation); %d %s%s, %s weights; "+
 		"ncsnpp %s: %d channels, %d px, nf %d, ch_mult %s, %d res blocks, attention at %s, sigma %s to %s",
-		filepath.Base(d.Path), sha, d.Count, d.Size, norm, ck.Step, steps, weights,
+		filepath.Base(d.Path), sha, d.Count, d.Size, norm, ck.Step, steps, from, weights,
 		preset, c.Channels, c.Size, c.NF, strings.Join(mult, ","), c.NumResBlocks, strings.Join(attn, ","),
 		formatFloat(c.SigmaMin), formatFloat(c.SigmaMax))
 	// One line, whatever the recorded path holds.

@@ -15,6 +15,7 @@ import (
 	"scorelens/export/onnxpb"
 	"scorelens/infer/ort"
 	"scorelens/trainer/ncsnpp"
+	"scorelens/trainer/train"
 )
 
 // parityTol is the parity requirement (float32): the exported model under ONNX
@@ -324,5 +325,25 @@ func TestGraphRefusesBadValues(t *testing.T) {
 	vals[2][0] = float32(0) / float32(len(vals[0])-len(vals[0]))
 	if _, err := Graph(g, vals); err == nil || !strings.Contains(err.Error(), "NaN") {
 		t.Errorf("NaN parameter: %v", err)
+	}
+}
+
+// The training line of a fine-tuned checkpoint names the checkpoint it started from; that
+// of a run from scratch does not mention fine-tuning.
+func TestTrainingLineFineTuned(t *testing.T) {
+	cfg, err := ncsnpp.Preset("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := &train.Checkpoint{Config: cfg, Step: 20000,
+		Dataset: train.DatasetID{Path: "/data/ft.fits", SHA256: "bbbbbbbbbbbbbbbb", Count: 10, Size: 16, Norm: "peak"}}
+	if tr := TrainingLine(ck, "ema"); strings.Contains(tr, "fine-tuned") || !strings.Contains(tr, "20000 steps, ema weights") {
+		t.Errorf("training line of a run from scratch: %q", tr)
+	}
+	ck.InitFrom = &train.InitSource{Path: "/runs/base/checkpoint.ckpt", SHA256: "cccccccccccccccccccc", Step: 16922,
+		Dataset: train.DatasetID{Path: "/data/base.fits", SHA256: "aaaaaaaaaaaaaaaa"}}
+	want := "20000 steps (fine-tuned from step 16922 of checkpoint sha256 cccccccccccc, trained on base.fits, sha256 aaaaaaaaaaaa), ema weights"
+	if tr := TrainingLine(ck, "ema"); !strings.Contains(tr, want) {
+		t.Errorf("training line %q lacks %q", tr, want)
 	}
 }

@@ -11,11 +11,14 @@ func init() {
 		Name:  "train",
 		Usage: "train the NCSN++ score prior by denoising score matching on a data-set cube",
 		UsageText: "scorelens train --data train.fits --preset small --max-time 10m --out run/\n" +
-			"   scorelens train --out run/ --resume --max-time 2h",
+			"   scorelens train --out run/ --resume --max-time 2h\n" +
+			"   scorelens train --init-from run/checkpoint.ckpt --lr 5e-5 --out run-ft/ --max-time 1h",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "FITS cube of training images (scorelens dataset); on --resume, default the checkpoint's"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "run folder: checkpoint.ckpt, hparams.json, loss.csv"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its checkpoint"},
+			&cli.StringFlag{Name: "init-from", Usage: "start a new run in --out (fine-tuning) from another run's checkpoint: its network, weights, EMA, optimiser state and step count; " +
+				"hyper-parameters not given are the checkpoint's; --data may differ"},
 			&cli.StringFlag{Name: "preset", Usage: "network preset: tiny, small or paper", DefaultText: "small"},
 			&cli.StringFlag{Name: "config", Usage: "network configuration JSON (ncsnpp config, or a run's hparams.json)"},
 			&cli.IntFlag{Name: "batch", Usage: "batch size", DefaultText: "16"},
@@ -42,7 +45,7 @@ func init() {
 				clip = -1
 			}
 			return train.Run(c.Context, train.Options{
-				Data: c.String("data"), Out: c.String("out"), Resume: c.Bool("resume"),
+				Data: c.String("data"), Out: c.String("out"), Resume: c.Bool("resume"), InitFrom: c.String("init-from"),
 				Preset: c.String("preset"), ConfigFile: c.String("config"),
 				SigmaMax: c.Float64("sigma-max"), SigmaMin: c.Float64("sigma-min"),
 				HParams: train.HParams{Batch: c.Int("batch"), LR: c.Float64("lr"), Warmup: warmup,

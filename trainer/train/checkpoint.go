@@ -72,6 +72,7 @@ type checkpointHeader struct {
 	ElapsedS     float64       `json:"elapsed_s"`
 	LossEMA      float64       `json:"loss_ema"`
 	RNG          []byte        `json:"rng"` // math/rand/v2 PCG MarshalBinary
+	InitFrom     *InitSource   `json:"init_from,omitempty"`
 	Tensors      []tensorInfo  `json:"tensors"`
 }
 
@@ -84,13 +85,23 @@ type Checkpoint struct {
 	ConfigSHA256 string // ConfigHash(Config)
 	HParams      HParams
 	Dataset      DatasetID
-	SigmaMaxRule string  // how σmax was chosen
-	Step         int64   // optimiser updates done
-	ElapsedS     float64 // training wall time so far, seconds
-	LossEMA      float64 // smoothed loss shown by the progress display
-	RNG          []byte  // state of the run's PCG source (MarshalBinary)
+	SigmaMaxRule string      // how σmax was chosen
+	Step         int64       // optimiser updates done
+	ElapsedS     float64     // training wall time so far, seconds
+	LossEMA      float64     // smoothed loss shown by the progress display
+	RNG          []byte      // state of the run's PCG source (MarshalBinary)
+	InitFrom     *InitSource // the checkpoint a fine-tuning run started from; nil for a run from scratch
 
 	Weights, EMA, AdamM, AdamV map[string][]float32
+}
+
+// InitSource names the checkpoint a run started from (Options.InitFrom): where it was,
+// the SHA-256 of the file, the step it had reached and the data set it was trained on.
+type InitSource struct {
+	Path    string    `json:"path"`
+	SHA256  string    `json:"sha256"`
+	Step    int64     `json:"step"`
+	Dataset DatasetID `json:"dataset"`
 }
 
 // ConfigHash returns the hex SHA-256 of the JSON encoding of c with its preset name
@@ -172,7 +183,7 @@ func (c *Checkpoint) check() (*ncsnpp.Graph, error) {
 func (c *Checkpoint) encode(g *ncsnpp.Graph) ([]byte, error) {
 	h := checkpointHeader{
 		Format: formatVersion, Software: c.Software, Config: c.Config, ConfigSHA256: c.ConfigSHA256,
-		HParams: c.HParams, Dataset: c.Dataset, SigmaMaxRule: c.SigmaMaxRule, Step: c.Step, ElapsedS: c.ElapsedS, LossEMA: c.LossEMA, RNG: c.RNG,
+		HParams: c.HParams, Dataset: c.Dataset, SigmaMaxRule: c.SigmaMaxRule, Step: c.Step, ElapsedS: c.ElapsedS, LossEMA: c.LossEMA, RNG: c.RNG, InitFrom: c.InitFrom,
 	}
 	var arrays [][]float32
 	var off int64
@@ -273,7 +284,7 @@ func decodeCheckpoint(b []byte) (*Checkpoint, error) {
 	data := body[16+hl:]
 	c := &Checkpoint{
 		Software: h.Software, Config: h.Config, ConfigSHA256: h.ConfigSHA256, HParams: h.HParams, Dataset: h.Dataset, SigmaMaxRule: h.SigmaMaxRule,
-		Step: h.Step, ElapsedS: h.ElapsedS, LossEMA: h.LossEMA, RNG: h.RNG,
+		Step: h.Step, ElapsedS: h.ElapsedS, LossEMA: h.LossEMA, RNG: h.RNG, InitFrom: h.InitFrom,
 		Weights: map[string][]float32{}, EMA: map[string][]float32{}, AdamM: map[string][]float32{}, AdamV: map[string][]float32{},
 	}
 	var end int64

@@ -24,6 +24,13 @@
 // in every checkpoint. Every kernel sums in a fixed order, so a run stopped and resumed
 // repeats an unbroken one bit for bit (for the same build and BLAS).
 //
+// Fine-tuning (Options.InitFrom, `scorelens train --init-from`): a new run folder starts
+// from another run's checkpoint (weights, EMA, Adam moments, step count, random state), keeps
+// its network and σ range, and takes its hyper-parameters except those given, typically a
+// lower learning rate for a last stretch of training or another data set. A fine-tuning run
+// that changes nothing repeats the source run's continuation bit for bit. Its checkpoints and
+// hparams.json name the source (init_from: path, SHA-256 of the file, step, data set).
+//
 // A run folder holds checkpoint.ckpt (the latest checkpoint), hparams.json (RunInfo: the
 // model configuration, training hyper-parameters, data set identity and how σmax was
 // chosen; rewritten with every checkpoint) and loss.csv (columns step, time_s, loss, lr,

@@ -64,6 +64,12 @@ type Options struct {
 	Out    string // run folder: checkpoint.ckpt, hparams.json, loss.csv
 	Resume bool   // continue from Out/checkpoint.ckpt
 
+	// InitFrom starts a new run in Out (fine-tuning) from the weights, EMA, optimiser
+	// moments, step count and random state of another run's checkpoint. The network and σ
+	// range are that checkpoint's; the data set (default the checkpoint's) may differ; zero
+	// fields of HParams take the checkpoint's values, so only the ones given change.
+	InitFrom string
+
 	Preset     string         // ncsnpp preset (default "small"), unless Config or ConfigFile
 	ConfigFile string         // ncsnpp configuration JSON (ncsnpp.Config, or a run's hparams.json)
 	Config     *ncsnpp.Config // a configuration given directly (tests)
@@ -176,6 +182,7 @@ type RunInfo struct {
 	SigmaMaxRule string        `json:"sigma_max_rule"`
 	Params       int           `json:"params"`
 	Software     string        `json:"software,omitempty"`
+	InitFrom     *InitSource   `json:"init_from,omitempty"`
 }
 
 // loadConfigFile reads an ncsnpp configuration, either bare (ncsnpp.Config JSON) or the

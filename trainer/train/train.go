@@ -3,6 +3,8 @@ package train
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,7 +102,11 @@ func (o Options) config() (ncsnpp.Config, error) {
 
 func setup(o Options, w io.Writer) (*run, error) {
 	ckPath := filepath.Join(o.Out, CheckpointFile)
-	var ck *Checkpoint
+	var ck *Checkpoint   // the checkpoint this run continues (Resume) or starts from (InitFrom)
+	var init *InitSource // set for a new fine-tuning run
+	if o.Resume && o.InitFrom != "" {
+		return nil, errors.New("init-from starts a new run and resume continues one: give only one")
+	}
 	if o.Resume {
 		var err error
 		if ck, err = LoadCheckpoint(ckPath); err != nil {
@@ -110,6 +116,11 @@ func setup(o Options, w io.Writer) (*run, error) {
 		return nil, fmt.Errorf("%s already holds a checkpoint: pass --resume to continue it, or choose another --out", o.Out)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("could not check %q: %w", ckPath, err)
+	} else if o.InitFrom != "" {
+		if ck, init, err = loadInitSource(o.InitFrom); err != nil {
+			return nil, err
+		}
+		ckPath = o.InitFrom
 	}
 	if o.SigmaMin < 0 || o.SigmaMax < 0 {
 		return nil, errors.New("sigma-min and sigma-max must be positive")
@@ -133,7 +144,7 @@ func setup(o Options, w io.Writer) (*run, error) {
 	r := &run{o: o, set: set}
 	rule := "given"
 	if ck != nil {
-		if set.id.SHA256 != ck.Dataset.SHA256 {
+		if init == nil && set.id.SHA256 != ck.Dataset.SHA256 {
 			return nil, fmt.Errorf("data set %q (sha256 %.12s…) is not the one the checkpoint was trained on (%q, sha256 %.12s…)",
 				data, set.id.SHA256, ck.Dataset.Path, ck.Dataset.SHA256)
 		}
@@ -154,10 +165,17 @@ func setup(o Options, w io.Writer) (*run, error) {
 					ckPath, ck.ConfigSHA256, h)
 			}
 		}
-		if err := conflicts(o.HParams, ck.HParams); err != nil {
+		if init != nil {
+			r.hp = mergeHParams(o.HParams, ck.HParams)
+			if err := r.hp.Validate(); err != nil {
+				return nil, fmt.Errorf("invalid hyper-parameters: %w", err)
+			}
+		} else if err := conflicts(o.HParams, ck.HParams); err != nil {
 			return nil, err
+		} else {
+			r.hp, init = ck.HParams, ck.InitFrom
 		}
-		cfg, r.hp = ck.Config, ck.HParams
+		cfg = ck.Config
 		rule = ck.SigmaMaxRule
 	} else {
 		r.hp = mergeHParams(o.HParams, DefaultHParams())
@@ -189,7 +207,7 @@ func setup(o Options, w io.Writer) (*run, error) {
 		return nil, fmt.Errorf("could not build the network: %w", err)
 	}
 	r.info = RunInfo{Model: cfg, ConfigSHA256: ConfigHash(cfg), Training: r.hp, Dataset: set.id,
-		SigmaMaxRule: rule, Params: r.g.NumParams(), Software: o.Version}
+		SigmaMaxRule: rule, Params: r.g.NumParams(), Software: o.Version, InitFrom: init}
 	if r.net, err = net.New(r.g, r.hp.Batch, tensor.Float32, true); err != nil {
 		return nil, fmt.Errorf("could not build the training graph: %w", err)
 	}
@@ -204,7 +222,11 @@ func setup(o Options, w io.Writer) (*run, error) {
 		if err := r.restore(ck); err != nil {
 			return nil, fmt.Errorf("checkpoint %q refused: %w", ckPath, err)
 		}
-		if err := trimLoss(filepath.Join(o.Out, LossFile), r.step); err != nil {
+		if o.Resume {
+			if err := trimLoss(filepath.Join(o.Out, LossFile), r.step); err != nil {
+				return nil, err
+			}
+		} else if err := startRunFolder(o.Out); err != nil {
 			return nil, err
 		}
 	} else {
@@ -221,14 +243,40 @@ func setup(o Options, w io.Writer) (*run, error) {
 				r.v[i] = make([]float32, p.Size())
 			}
 		}
-		if err := os.MkdirAll(o.Out, 0o755); err != nil {
-			return nil, fmt.Errorf("could not create the run folder: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(o.Out, LossFile), []byte(lossHeader), 0o644); err != nil {
-			return nil, fmt.Errorf("could not start the loss log: %w", err)
+		if err := startRunFolder(o.Out); err != nil {
+			return nil, err
 		}
 	}
 	return r, nil
+}
+
+// startRunFolder creates the folder of a new run and its loss log.
+func startRunFolder(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("could not create the run folder: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, LossFile), []byte(lossHeader), 0o644); err != nil {
+		return fmt.Errorf("could not start the loss log: %w", err)
+	}
+	return nil
+}
+
+// loadInitSource reads the checkpoint a fine-tuning run starts from, and identifies it.
+func loadInitSource(path string) (*Checkpoint, *InitSource, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("could not read checkpoint: %w", err)
+	}
+	ck, err := decodeCheckpoint(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %q refused: %w", path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	sum := sha256.Sum256(b)
+	return ck, &InitSource{Path: abs, SHA256: hex.EncodeToString(sum[:]), Step: ck.Step, Dataset: ck.Dataset}, nil
 }
 
 func (r *run) restore(ck *Checkpoint) error {
@@ -262,7 +310,7 @@ func (r *run) checkpoint(elapsed float64) error {
 		return fmt.Errorf("could not save the random state: %w", err)
 	}
 	ck := &Checkpoint{
-		Software: r.o.Version, Config: r.g.Config, ConfigSHA256: ConfigHash(r.g.Config), HParams: r.hp,
+		InitFrom: r.info.InitFrom, Software: r.o.Version, Config: r.g.Config, ConfigSHA256: ConfigHash(r.g.Config), HParams: r.hp,
 		Dataset: r.set.id, SigmaMaxRule: r.info.SigmaMaxRule, Step: r.step, ElapsedS: elapsed, LossEMA: r.lossEMA, RNG: rng,
 		Weights: map[string][]float32{}, EMA: map[string][]float32{}, AdamM: map[string][]float32{}, AdamV: map[string][]float32{},
 	}
@@ -382,7 +430,10 @@ func (r *run) loop(ctx context.Context, w io.Writer, start time.Time) error {
 
 	p := newProgress(w, o.Quiet, time.Now(), r.step)
 	verb := "training"
-	if o.Resume {
+	switch {
+	case o.InitFrom != "":
+		verb = "fine-tuning from step " + strconv.FormatInt(r.step, 10) + " of " + o.InitFrom + ","
+	case o.Resume:
 		verb = "resuming at step " + strconv.FormatInt(r.step, 10) + ","
 	}
 	p.line("%s %s (%d parameters, %.3g GFLOP per step) on %d images of %d×%d, batch %d, σ ∈ [%g, %.4g], %d workers",

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"crypto/sha256"
+	"encoding/hex"
 
 	"scorelens/lens/fitsimg"
 	"scorelens/trainer/ncsnpp"
@@ -356,4 +357,94 @@ func resign(b []byte) []byte {
 	body := append([]byte(nil), b[:len(b)-sha256.Size]...)
 	s := sha256.Sum256(body)
 	return append(body, s[:]...)
+}
+
+// A fine-tuning run (InitFrom) that changes nothing continues the source run exactly as
+// resuming it would; one that changes the learning rate and the data records where it
+// started, uses the new rate, keeps the source's other hyper-parameters, and keeps its
+// provenance across its own resumption.
+func TestInitFrom(t *testing.T) {
+	dir := t.TempDir()
+	data := writeSet(t, dir, 6, 16, 2)
+	whole := tinyOptions(data, filepath.Join(dir, "whole"))
+	whole.Steps = 10
+	if err := Run(context.Background(), whole, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	src := tinyOptions(data, filepath.Join(dir, "src"))
+	src.Steps = 6
+	if err := Run(context.Background(), src, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	srcCk := filepath.Join(src.Out, CheckpointFile)
+	srcBytes, err := os.ReadFile(srcCk)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	same := Options{Out: filepath.Join(dir, "same"), InitFrom: srcCk, Steps: 10, Quiet: true}
+	if err := Run(context.Background(), same, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	want, got := readLoss(t, whole.Out)[6:], readLoss(t, same.Out)
+	if len(got) != len(want) {
+		t.Fatalf("fine-tuning log has %d rows, want %d (steps 7–10)", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d: fine-tuned %+v, unbroken %+v", i, got[i], want[i])
+		}
+	}
+
+	other := writeSet(t, t.TempDir(), 5, 16, 9)
+	ft := Options{Data: other, Out: filepath.Join(dir, "ft"), InitFrom: srcCk, Steps: 8, Quiet: true,
+		HParams: HParams{LR: 2e-4, Warmup: -1}}
+	if err := Run(context.Background(), ft, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	rows := readLoss(t, ft.Out)
+	if len(rows) != 2 || rows[0].step != 7 || rows[1].step != 8 || rows[0].lr != "0.0002" {
+		t.Errorf("fine-tuning log %+v, want steps 7 and 8 at lr 0.0002", rows)
+	}
+	ck, err := LoadCheckpoint(filepath.Join(ft.Out, CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(srcBytes)
+	in := ck.InitFrom
+	if in == nil || in.Step != 6 || in.SHA256 != hex.EncodeToString(sum[:]) || !filepath.IsAbs(in.Path) ||
+		in.Dataset.SHA256 == ck.Dataset.SHA256 {
+		t.Fatalf("init_from %+v", in)
+	}
+	if h := ck.HParams; h.LR != 2e-4 || h.Warmup != 0 || h.Batch != 4 || h.Seed != 5 || !h.Augment {
+		t.Errorf("hyper-parameters %+v, want the source's with lr 2e-4 and no warm-up", h)
+	}
+	ft.Resume, ft.InitFrom, ft.HParams, ft.Steps = true, "", HParams{}, 9
+	if err := Run(context.Background(), ft, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.ReadFile(filepath.Join(ft.Out, HParamsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(info, []byte(`"init_from"`)) || !bytes.Contains(info, []byte(in.SHA256)) {
+		t.Errorf("hparams.json of the resumed fine-tuning run lost its init_from:\n%s", info)
+	}
+
+	for _, tc := range []struct {
+		name string
+		o    Options
+		msg  string
+	}{
+		{"resume too", Options{Out: filepath.Join(dir, "x1"), InitFrom: srcCk, Resume: true}, "give only one"},
+		{"other network", Options{Out: filepath.Join(dir, "x2"), InitFrom: srcCk, Preset: "small"}, "another architecture"},
+		{"out taken", Options{Out: ft.Out, InitFrom: srcCk}, "already holds a checkpoint"},
+		{"bad lr", Options{Out: filepath.Join(dir, "x3"), InitFrom: srcCk, HParams: HParams{LR: math.NaN()}}, "learning rate"},
+		{"missing", Options{Out: filepath.Join(dir, "x4"), InitFrom: filepath.Join(dir, "nope.ckpt")}, "could not read checkpoint"},
+	} {
+		err := Run(context.Background(), tc.o, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.msg)
+		}
+	}
 }
