@@ -38,6 +38,9 @@ func (s VESDE) logRatio() float64 { return math.Log(s.SigmaMax / s.SigmaMin) }
 // Sigma returns the noise scale σ(t) = σmin·(σmax/σmin)^t.
 func (s VESDE) Sigma(t float64) float64 { return s.SigmaMin * math.Exp(t*s.logRatio()) }
 
+// T returns the time t at which σ(t) = sigma, the inverse of Sigma.
+func (s VESDE) T(sigma float64) float64 { return math.Log(sigma/s.SigmaMin) / s.logRatio() }
+
 // G2 returns the squared diffusion coefficient g(t)² = dσ²/dt = 2σ(t)²·ln(σmax/σmin).
 func (s VESDE) G2(t float64) float64 {
 	sig := s.Sigma(t)

@@ -9,8 +9,8 @@ import (
 	"scorelens/lens/fitsimg"
 )
 
-// readSet reads the square planes of the first image HDU of path.
-func readSet(path string) ([][]float64, int, error) {
+// ReadSet reads the square planes of the first image HDU of path.
+func ReadSet(path string) ([][]float64, int, error) {
 	im, err := fitsimg.ReadImage(path, "")
 	if err != nil {
 		return nil, 0, err
@@ -41,11 +41,11 @@ func CompareFiles(ctx context.Context, w io.Writer, ref, other string, threshold
 	if threshold < 0 || threshold >= 1 || math.IsNaN(threshold) {
 		return fmt.Errorf("galstats: threshold must be in [0, 1), got %g", threshold)
 	}
-	a, na, err := readSet(ref)
+	a, na, err := ReadSet(ref)
 	if err != nil {
 		return err
 	}
-	b, nb, err := readSet(other)
+	b, nb, err := ReadSet(other)
 	if err != nil {
 		return err
 	}
