@@ -51,6 +51,8 @@ func fdCases() []gradCase {
 			func(in []*G.Node) (*G.Node, error) { return DivExp(in[0], in[1]) }, nil},
 		{"dsm_loss", []tensor.Shape{{2, 3, 2, 2}, {2, 3, 2, 2}},
 			func(in []*G.Node) (*G.Node, error) { return DSMLoss(in[0], in[1]) }, []int{0}},
+		{"dsm_loss_weighted", []tensor.Shape{{2, 3, 4, 6}, {2, 3, 4, 6}},
+			func(in []*G.Node) (*G.Node, error) { return WeightedDSMLoss(in[0], in[1], 7.5, 2) }, []int{0}},
 		{"chain", []tensor.Shape{{2, 4, 4, 4}, {8, 4, 3, 3}, {8}, {8}, {8}},
 			func(in []*G.Node) (*G.Node, error) {
 				// conv → groupnorm → silu → down → up, so that gradients flow through
@@ -157,5 +159,54 @@ func TestGradientsFiniteDifference(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The weighted DSM loss is ½(‖r‖² + β·Σ_tiles (Σ_tile r)²/area)/B, checked against a direct
+// sum on one batch; β = 0 is the plain loss exactly. The tile sums are exact sums of a few
+// float64 values, so the two agree to rounding (1e-12 relative).
+func TestWeightedDSMLoss(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const B, C, H, W, blk, beta = 2, 1, 4, 6, 2, 3.0
+	h := make([]float64, B*C*H*W)
+	z := make([]float64, len(h))
+	for i := range h {
+		h[i], z[i] = r.NormFloat64(), r.NormFloat64()
+	}
+	var plain, tiles float64
+	for b := 0; b < B; b++ {
+		for ty := 0; ty < H/blk; ty++ {
+			for tx := 0; tx < W/blk; tx++ {
+				var s float64
+				for j := ty * blk; j < (ty+1)*blk; j++ {
+					for i := tx * blk; i < (tx+1)*blk; i++ {
+						k := (b*H+j)*W + i
+						s += h[k] + z[k]
+						plain += (h[k] + z[k]) * (h[k] + z[k])
+					}
+				}
+				tiles += s * s / (blk * blk)
+			}
+		}
+	}
+	for _, c := range []struct {
+		beta float64
+		want float64
+	}{{0, plain / 2 / B}, {beta, (plain + beta*tiles) / 2 / B}} {
+		g := G.NewGraph()
+		hn := G.NodeFromAny(g, tensor.New(tensor.WithShape(B, C, H, W), tensor.WithBacking(append([]float64(nil), h...))), G.WithName("h"))
+		zn := G.NodeFromAny(g, tensor.New(tensor.WithShape(B, C, H, W), tensor.WithBacking(append([]float64(nil), z...))), G.WithName("z"))
+		loss, err := WeightedDSMLoss(hn, zn, c.beta, blk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vm := G.NewTapeMachine(g)
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		vm.Close()
+		if got := loss.Value().Data().(float64); math.Abs(got-c.want) > 1e-12*c.want {
+			t.Errorf("β %g: loss %.15g, want %.15g", c.beta, got, c.want)
+		}
 	}
 }

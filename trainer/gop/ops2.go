@@ -3,6 +3,7 @@ package gop
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -394,48 +395,128 @@ func (scaleBatchLog) run64(y []float64, in [][]float64, sh []tensor.Shape) {
 
 // ---- the DSM loss ------------------------------------------------------------------
 
-// dsm is L = (1/B)·Σ_b ½‖h_b + z_b‖² for the network output before division by σ, h = σ·s_θ,
-// and the noise z that perturbed the data (eq. 3 of the paper with λ(t) = σ², the
-// reference's losses.get_sde_loss_fn with reduce_mean=False).
-type dsm struct{}
+// dsm is L = (1/B)·Σ_b ½‖h_b + z_b‖²_W for the network output before division by σ, h =
+// σ·s_θ, and the noise z that perturbed the data (eq. 3 of the paper with λ(t) = σ², the
+// reference's losses.get_sde_loss_fn with reduce_mean=False). The norm is weighted by W =
+// I + β·P, P the orthogonal projection onto images constant on block×block tiles: with
+// β = 0 the plain squared norm; with β > 0 errors of the tiles' mean levels cost 1+β times
+// more. Any fixed positive-definite W leaves the minimiser, the true score, unchanged.
+type dsm struct {
+	beta  float64
+	block int
+}
 
-func (dsm) name() string       { return "dsm_loss" }
+func (d dsm) name() string {
+	if d.beta == 0 {
+		return "dsm_loss"
+	}
+	return fmt.Sprintf("dsm_loss(beta=%v,block=%d)", d.beta, d.block)
+}
 func (dsm) dims() ([]int, int) { return []int{4, 4}, 0 }
 func (dsm) diffWRT() []bool    { return []bool{true, false} }
-func (dsm) shape(in []tensor.Shape) tensor.Shape {
+func (d dsm) shape(in []tensor.Shape) tensor.Shape {
 	if !in[0].Eq(in[1]) {
 		panic(fmt.Sprintf("gop: dsm_loss of shapes %v and %v", in[0], in[1]))
 	}
+	if d.beta != 0 && (d.block < 1 || in[0][2]%d.block != 0 || in[0][3]%d.block != 0) {
+		panic(fmt.Sprintf("gop: dsm_loss blocks of %d do not tile images of %v", d.block, in[0]))
+	}
 	return tensor.ScalarShape()
 }
-func dsmRun[T K.Float](y []T, in [][]T, sh []tensor.Shape) {
+
+// tileSums adds r = h + z over each block×block tile of every [H, W] plane of the
+// [B, C, H, W] tensors h and z into sums (planes·(H/block)·(W/block) values, tile-major).
+func tileSums[T K.Float](sums []float64, h, z []T, sh tensor.Shape, block int) {
+	ph, pw := sh[2], sh[3]
+	th, tw := ph/block, pw/block
+	clear(sums)
+	for p := 0; p < sh[0]*sh[1]; p++ {
+		for j := 0; j < ph; j++ {
+			row := (p*ph + j) * pw
+			tile := (p*th + j/block) * tw
+			for i := 0; i < pw; i++ {
+				sums[tile+i/block] += float64(h[row+i]) + float64(z[row+i])
+			}
+		}
+	}
+}
+
+// tiles is the number of block tiles of the loss weighting (0 without one).
+func (d dsm) tiles(sh []tensor.Shape) int {
+	if d.beta == 0 {
+		return 0
+	}
+	return sh[0][0] * sh[0][1] * (sh[0][2] / d.block) * (sh[0][3] / d.block)
+}
+
+func dsmRun[T K.Float](d dsm, y []T, in [][]T, sh []tensor.Shape) {
 	var s float64
 	for i, h := range in[0] {
-		d := float64(h) + float64(in[1][i])
-		s += d * d
+		r := float64(h) + float64(in[1][i])
+		s += r * r
+	}
+	if n := d.tiles(sh); n > 0 {
+		sums := make([]float64, n)
+		tileSums(sums, in[0], in[1], sh[0], d.block)
+		area := float64(d.block * d.block)
+		var t float64
+		for _, v := range sums {
+			t += v * v / area
+		}
+		s += d.beta * t
 	}
 	y[0] = T(0.5 * s / float64(sh[0][0]))
 }
-func (dsm) run32(y []float32, in [][]float32, sh []tensor.Shape) { dsmRun(y, in, sh) }
-func (dsm) run64(y []float64, in [][]float64, sh []tensor.Shape) { dsmRun(y, in, sh) }
-func (dsm) grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
-	d, err := apply(dsmGrad{}, in[0], in[1], dy)
-	return G.Nodes{d, nil}, err
+func (d dsm) run32(y []float32, in [][]float32, sh []tensor.Shape) { dsmRun(d, y, in, sh) }
+func (d dsm) run64(y []float64, in [][]float64, sh []tensor.Shape) { dsmRun(d, y, in, sh) }
+func (d dsm) grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
+	g, err := apply(dsmGrad(d), in[0], in[1], dy)
+	return G.Nodes{g, nil}, err
 }
 
 // DSMLoss returns the denoising score-matching loss of h (σ·score) against the noise z.
 func DSMLoss(h, z *G.Node) (*G.Node, error) { return apply(dsm{}, h, z) }
 
-type dsmGrad struct{}
+// WeightedDSMLoss returns the DSM loss under the norm I + beta·P, P the projection onto
+// images constant on block×block tiles (beta > −1 keeps it positive definite; 0 is DSMLoss).
+func WeightedDSMLoss(h, z *G.Node, beta float64, block int) (*G.Node, error) {
+	if !(beta > -1) {
+		panic(fmt.Sprintf("gop: dsm_loss weight %v ≤ −1 is not positive definite", beta))
+	}
+	return apply(dsm{beta: beta, block: block}, h, z)
+}
 
-func (dsmGrad) name() string                         { return "dsm_loss_grad" }
+// dsmGrad is ∂L/∂h = (dy/B)·W·(h + z).
+type dsmGrad dsm
+
+func (d dsmGrad) name() string {
+	return "dsm_loss_grad" + strings.TrimPrefix(dsm(d).name(), "dsm_loss")
+}
 func (dsmGrad) dims() ([]int, int)                   { return []int{4, 4, 0}, 4 }
 func (dsmGrad) shape(in []tensor.Shape) tensor.Shape { return in[0].Clone() }
-func dsmGradRun[T K.Float](y []T, in [][]T, sh []tensor.Shape) {
+func dsmGradRun[T K.Float](d dsmGrad, y []T, in [][]T, sh []tensor.Shape) {
 	g := in[2][0] / T(sh[0][0])
 	for i, h := range in[0] {
 		y[i] = g * (h + in[1][i])
 	}
+	n := dsm(d).tiles(sh)
+	if n == 0 {
+		return
+	}
+	sums := make([]float64, n)
+	tileSums(sums, in[0], in[1], sh[0], d.block)
+	ph, pw := sh[0][2], sh[0][3]
+	th, tw := ph/d.block, pw/d.block
+	c := float64(g) * d.beta / float64(d.block*d.block)
+	for p := 0; p < sh[0][0]*sh[0][1]; p++ {
+		for j := 0; j < ph; j++ {
+			row := (p*ph + j) * pw
+			tile := (p*th + j/d.block) * tw
+			for i := 0; i < pw; i++ {
+				y[row+i] += T(c * sums[tile+i/d.block])
+			}
+		}
+	}
 }
-func (dsmGrad) run32(y []float32, in [][]float32, sh []tensor.Shape) { dsmGradRun(y, in, sh) }
-func (dsmGrad) run64(y []float64, in [][]float64, sh []tensor.Shape) { dsmGradRun(y, in, sh) }
+func (d dsmGrad) run32(y []float32, in [][]float32, sh []tensor.Shape) { dsmGradRun(d, y, in, sh) }
+func (d dsmGrad) run64(y []float64, in [][]float64, sh []tensor.Shape) { dsmGradRun(d, y, in, sh) }

@@ -28,15 +28,35 @@ type Net struct {
 
 	Score *G.Node // the score s_θ(x, t)
 	Raw   *G.Node // σ(t)·s_θ(x, t), the output before division by σ
-	Loss  *G.Node // DSM loss (training graphs only)
+	Loss  *G.Node // the training objective, the (weighted) DSM loss (training graphs only)
+	DSM   *G.Node // the plain DSM loss, for the loss log (Loss itself without a weighting)
 	// Grads[i] is ∂Loss/∂Params[i] for trainable parameters, nil otherwise.
 	Grads []*G.Node
+}
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	weight float64
+	block  int
+}
+
+// WithLossWeight trains on the DSM loss under the norm I + beta·P, P the projection onto
+// images constant on block×block tiles (gop.WeightedDSMLoss): errors of the tiles' mean
+// levels cost 1+beta times more, without moving the loss's minimiser.
+func WithLossWeight(beta float64, block int) Option {
+	return func(o *options) { o.weight, o.block = beta, block }
 }
 
 // New builds the network of desc at batch size batch with element type dt (Float32 for
 // training, Float64 for gradient checks); with train it adds the DSM loss and gradients.
 // Parameters start at zero: copy values into Values (see SetParams).
-func New(desc *ncsnpp.Graph, batch int, dt tensor.Dtype, train bool) (*Net, error) {
+func New(desc *ncsnpp.Graph, batch int, dt tensor.Dtype, train bool, opts ...Option) (*Net, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	if batch < 1 {
 		panic("net: batch size < 1")
 	}
@@ -129,8 +149,14 @@ func New(desc *ncsnpp.Graph, batch int, dt tensor.Dtype, train bool) (*Net, erro
 	if n.ZNode, n.Z, err = input("z", n.X.Shape().Clone()); err != nil {
 		return nil, err
 	}
-	if n.Loss, err = gop.DSMLoss(n.Raw, n.ZNode); err != nil {
+	if n.DSM, err = gop.DSMLoss(n.Raw, n.ZNode); err != nil {
 		return nil, fmt.Errorf("could not build the loss: %w", err)
+	}
+	n.Loss = n.DSM
+	if o.weight != 0 {
+		if n.Loss, err = gop.WeightedDSMLoss(n.Raw, n.ZNode, o.weight, o.block); err != nil {
+			return nil, fmt.Errorf("could not build the weighted loss: %w", err)
+		}
 	}
 	var wrt G.Nodes
 	for i, p := range desc.Params {

@@ -12,6 +12,16 @@
 // num_updates (rate min(0.999, (1+n)/(10+n)) at the n-th update). The EMA weights are the
 // ones to sample with and to export.
 //
+// Loss weighting (HParams.LossWeight β, LossBlock b; `--loss-weight`, `--loss-block`): the
+// squared norm of the loss becomes ‖r‖² + β·Σ_tiles (Σ_tile r)²/b² for r = σ·s_θ + z and
+// b×b tiles, the norm of I + β·P with P the projection onto tile-constant images. The
+// plain DSM loss barely sees errors in an image's mean levels: a uniform background error δ
+// at noise σ costs ½·npix·(δ/σ)², about 0.1 of a loss near 30 for δ = 5e-4 at σ = 0.04
+// on 64×64 stamps, so a trained network keeps most of a uniform offset of its input (95% at
+// σ = 0.001 for the shipped prior), and prior samples carry faint uniform backgrounds.
+// Since every positive-definite weighting has the same minimiser, the true score, β only
+// shifts the network's effort towards those levels. The loss log shows the plain loss.
+//
 // Noise scales: σmax is the largest Euclidean distance between two training images (the
 // paper's rule, §3, infer.SigmaMaxFromData) unless given; σmin defaults to 0.01, chosen
 // for 64×64 images normalised to a peak of about 1 (the noise then sits well below the

@@ -24,7 +24,16 @@ type HParams struct {
 	TimeEps  float64 `json:"time_eps"`  // t ~ U(TimeEps, 1)
 	Seed     uint64  `json:"seed"`
 	Augment  bool    `json:"augment"` // random flips and right-angle rotations (8-fold)
+	// LossWeight β weights the DSM loss's norm as I + β·P, P the projection onto images
+	// constant on LossBlock×LossBlock tiles, so that errors of the tiles' mean levels (an
+	// image's background and flux) cost 1+β times more; the minimiser, the true score, is the
+	// same for every β ≥ 0 (0: the plain loss; in Options, −1 for explicitly none).
+	LossWeight float64 `json:"loss_weight,omitempty"`
+	LossBlock  int     `json:"loss_block,omitempty"` // pixels; default 8 with a LossWeight
 }
+
+// DefaultLossBlock is the tile size of a loss weighting given without one.
+const DefaultLossBlock = 8
 
 // DefaultHParams returns the reference values (score_sde_pytorch's VE configurations):
 // batch 16 (the reference trains at 64 on GPUs), Adam lr 2e-4, β (0.9, 0.999), ε 1e-8,
@@ -54,6 +63,10 @@ func (h HParams) Validate() error {
 		return fmt.Errorf("ema decay must lie in [0, 1), got %g", h.EMADecay)
 	case !(h.TimeEps > 0 && h.TimeEps < 1):
 		return fmt.Errorf("time eps must lie in (0, 1), got %g", h.TimeEps)
+	case !(h.LossWeight >= 0) || bad(h.LossWeight):
+		return fmt.Errorf("loss weight must be ≥ 0, got %g", h.LossWeight)
+	case h.LossWeight > 0 && h.LossBlock < 1:
+		return fmt.Errorf("loss block must be at least 1 pixel, got %d", h.LossBlock)
 	}
 	return nil
 }
@@ -93,7 +106,7 @@ type Options struct {
 }
 
 // mergeHParams fills zero fields of h from d (Seed 0 and Augment false count as unset;
-// a negative Warmup or GradClip means none).
+// a negative Warmup, GradClip or LossWeight means none).
 func mergeHParams(h, d HParams) HParams {
 	if h.Batch == 0 {
 		h.Batch = d.Batch
@@ -132,6 +145,20 @@ func mergeHParams(h, d HParams) HParams {
 		h.Seed = d.Seed
 	}
 	h.Augment = h.Augment || d.Augment
+	switch {
+	case h.LossWeight == 0:
+		h.LossWeight = d.LossWeight
+	case h.LossWeight < 0: // explicitly none
+		h.LossWeight = 0
+	}
+	switch {
+	case h.LossWeight == 0:
+		h.LossBlock = 0
+	case h.LossBlock == 0 && d.LossBlock > 0:
+		h.LossBlock = d.LossBlock
+	case h.LossBlock == 0:
+		h.LossBlock = DefaultLossBlock
+	}
 	return h
 }
 
@@ -147,6 +174,7 @@ func conflicts(given, saved HParams) error {
 		{"adam eps", given.AdamEps, saved.AdamEps}, {"warmup", none(float64(given.Warmup)), float64(saved.Warmup)},
 		{"grad clip", none(given.GradClip), saved.GradClip}, {"ema decay", given.EMADecay, saved.EMADecay},
 		{"time eps", given.TimeEps, saved.TimeEps}, {"seed", float64(given.Seed), float64(saved.Seed)},
+		{"loss weight", none(given.LossWeight), saved.LossWeight}, {"loss block", float64(given.LossBlock), float64(saved.LossBlock)},
 	} {
 		if x.g != 0 && !math.IsNaN(x.g) && x.g != x.s {
 			return fmt.Errorf("%s %g differs from the checkpoint's %g (a resumed run keeps its hyper-parameters)", x.name, x.g, x.s)

@@ -208,7 +208,14 @@ func setup(o Options, w io.Writer) (*run, error) {
 	}
 	r.info = RunInfo{Model: cfg, ConfigSHA256: ConfigHash(cfg), Training: r.hp, Dataset: set.id,
 		SigmaMaxRule: rule, Params: r.g.NumParams(), Software: o.Version, InitFrom: init}
-	if r.net, err = net.New(r.g, r.hp.Batch, tensor.Float32, true); err != nil {
+	var netOpts []net.Option
+	if r.hp.LossWeight > 0 {
+		if set.n%r.hp.LossBlock != 0 {
+			return nil, fmt.Errorf("loss block of %d pixels does not tile the %d×%d images", r.hp.LossBlock, set.n, set.n)
+		}
+		netOpts = append(netOpts, net.WithLossWeight(r.hp.LossWeight, r.hp.LossBlock))
+	}
+	if r.net, err = net.New(r.g, r.hp.Batch, tensor.Float32, true, netOpts...); err != nil {
 		return nil, fmt.Errorf("could not build the training graph: %w", err)
 	}
 	r.w = make([][]float32, len(r.g.Params))
@@ -458,7 +465,12 @@ func (r *run) loop(ctx context.Context, w io.Writer, start time.Time) error {
 		if err := r.vm.RunAll(); err != nil {
 			return fmt.Errorf("training step %d failed: %w", r.step+1, err)
 		}
-		loss := float64(r.net.Loss.Value().Data().(float32))
+		// The log shows the plain DSM loss whatever the objective's weighting, so that runs
+		// stay comparable; the objective is checked too.
+		loss := float64(r.net.DSM.Value().Data().(float32))
+		if obj := float64(r.net.Loss.Value().Data().(float32)); math.IsNaN(obj) || math.IsInf(obj, 0) {
+			loss = obj
+		}
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			lw.Flush()
 			return fmt.Errorf("the loss became %v at step %d; the last checkpoint is kept", loss, r.step+1)

@@ -448,3 +448,46 @@ func TestInitFrom(t *testing.T) {
 		}
 	}
 }
+
+// With a loss weighting the log still shows the plain DSM loss: the first update's loss
+// (same weights, same batch) equals the unweighted run's bit for bit, and the weighting
+// changes the updates that follow. The weighting is recorded, kept on resume, and refused
+// where its tiles do not fit the images.
+func TestLossWeight(t *testing.T) {
+	dir := t.TempDir()
+	data := writeSet(t, dir, 6, 16, 2)
+	plain := tinyOptions(data, filepath.Join(dir, "plain"))
+	plain.Steps = 3
+	if err := Run(context.Background(), plain, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	w := tinyOptions(data, filepath.Join(dir, "weighted"))
+	w.Steps = 3
+	w.HParams.LossWeight = 20
+	if err := Run(context.Background(), w, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	a, b := readLoss(t, plain.Out), readLoss(t, w.Out)
+	if a[0].loss != b[0].loss {
+		t.Errorf("first logged loss %s, unweighted run %s: the log must show the plain DSM loss", b[0].loss, a[0].loss)
+	}
+	if a[2].loss == b[2].loss {
+		t.Errorf("the weighting changed nothing: step 3 loss %s in both runs", a[2].loss)
+	}
+	ck, err := LoadCheckpoint(filepath.Join(w.Out, CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.HParams.LossWeight != 20 || ck.HParams.LossBlock != DefaultLossBlock {
+		t.Errorf("recorded weighting %g, block %d; want 20, %d", ck.HParams.LossWeight, ck.HParams.LossBlock, DefaultLossBlock)
+	}
+	w.Resume, w.Steps, w.HParams = true, 4, HParams{LossWeight: 5}
+	if err := Run(context.Background(), w, io.Discard); err == nil || !strings.Contains(err.Error(), "loss weight 5 differs") {
+		t.Errorf("resume with another weighting: %v", err)
+	}
+	bad := tinyOptions(data, filepath.Join(dir, "bad"))
+	bad.HParams.LossWeight, bad.HParams.LossBlock = 1, 5
+	if err := Run(context.Background(), bad, io.Discard); err == nil || !strings.Contains(err.Error(), "does not tile") {
+		t.Errorf("block 5 on 16×16 images: %v", err)
+	}
+}
