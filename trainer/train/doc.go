@@ -16,7 +16,7 @@
 // squared norm of the loss becomes ‖r‖² + β·Σ_tiles (Σ_tile r)²/b² for r = σ·s_θ + z and
 // b×b tiles, the norm of I + β·P with P the projection onto tile-constant images. The
 // plain DSM loss barely sees errors in an image's mean levels: a uniform background error δ
-// at noise σ costs ½·npix·(δ/σ)², about 0.1 of a loss near 30 for δ = 5e-4 at σ = 0.04
+// at noise σ costs ½·npix·(δ/σ)², 0.3 of a loss near 28 for δ = 5e-4 at σ = 0.04
 // on 64×64 stamps, so a trained network keeps most of a uniform offset of its input (95% at
 // σ = 0.001 for the shipped prior), and prior samples carry faint uniform backgrounds.
 // Since every positive-definite weighting has the same minimiser, the true score, β only
