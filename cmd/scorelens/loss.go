@@ -15,25 +15,45 @@ func init() {
 	register(&cli.Command{
 		Name:      "loss",
 		Usage:     "draw a training run's loss curve (PNG) and summarise it",
-		UsageText: "scorelens loss run/ [--out run/loss.png]",
+		UsageText: "scorelens loss run/ [run-ft/ ...] [--out run/loss.png]",
 		Description: `Reads run/loss.csv (or a loss.csv given directly), draws every step's DSM loss and
-its moving average on a logarithmic axis into --out (default: loss.png beside the CSV), and
-prints the steps, wall time and the moving-average loss at the end.`,
+its moving average on a logarithmic axis into --out (default: loss.png beside the first CSV),
+and prints the steps, wall time and the moving-average loss at the end. Several runs, each
+continuing the one before (train --init-from), are drawn as one curve: a run's rows from the
+first step of the next run on are replaced by the next run's.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "out", Usage: "PNG `FILE` to write (default: loss.png beside loss.csv)"},
+			&cli.StringFlag{Name: "out", Usage: "PNG `FILE` to write (default: loss.png beside the first loss.csv)"},
 			&cli.StringFlag{Name: "title", Usage: "figure title (default: the run folder's name)"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return fmt.Errorf("loss: expected one run folder or loss.csv, got %d arguments", c.NArg())
+			if c.NArg() < 1 {
+				return fmt.Errorf("loss: expected run folders or loss.csv files, got none")
 			}
-			path := c.Args().First()
-			if st, err := os.Stat(path); err == nil && st.IsDir() {
-				path = filepath.Join(path, train.LossFile)
-			}
-			rows, err := train.ReadLoss(path)
-			if err != nil {
-				return err
+			var path string
+			var rows []train.LossRow
+			for k, arg := range c.Args().Slice() {
+				p := arg
+				if st, err := os.Stat(p); err == nil && st.IsDir() {
+					p = filepath.Join(p, train.LossFile)
+				}
+				more, err := train.ReadLoss(p)
+				if err != nil {
+					return err
+				}
+				if k == 0 {
+					path, rows = p, more
+					continue
+				}
+				first := more[0].Step
+				if first < rows[0].Step || first > rows[len(rows)-1].Step+1 {
+					return fmt.Errorf("loss: %s starts at step %d, which does not continue %s (steps %d to %d)",
+						arg, first, c.Args().Get(k-1), rows[0].Step, rows[len(rows)-1].Step)
+				}
+				keep := 0
+				for keep < len(rows) && rows[keep].Step < first {
+					keep++
+				}
+				rows = append(rows[:keep], more...)
 			}
 			out := c.String("out")
 			if out == "" {
