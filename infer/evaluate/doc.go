@@ -5,7 +5,10 @@
 // SIE + external shear, a held-out synthetic galaxy centred in the tangential caustic,
 // noise 1% of the source peak), samples each posterior with the model and with an
 // analytic Gaussian baseline prior under the same likelihood, steps and seed, and writes
-// the table of reduced χ² and source-plane errors.
+// the table of reduced χ² and source-plane errors; DenoisingLoss measures the model as a
+// denoiser of held-out images at each noise level (the training loss, for over-fitting, and
+// errors of flux and background level), the same noise for every model so that two models
+// compare image by image.
 //
 // Both are deterministic: prior sample i comes from infer.SampleRNG(seed, i), whatever
 // the batch; lens i (its deflector, galaxy, placement and noise) from its own streams
