@@ -86,58 +86,70 @@ func DenoisingLoss(ctx context.Context, o DenoiseOptions) ([]DenoiseLevel, error
 	for l := range res {
 		res[l] = acc{make([]float64, len(o.Images)), make([]float64, len(o.Images)), make([]float64, len(o.Images)), make([]float64, len(o.Images))}
 	}
-	noise := make([][]float64, len(o.Images)) // z of image i at every level, drawn in order
-	for i := range o.Images {
+	// The (image, level) pairs run image-major through the batches, so that only the noise
+	// of the images in the current batch is held (image i's for every level, drawn in order
+	// from PCG(seed, i)): a few MB, whatever the number of images.
+	noise := map[int][]float64{}
+	noiseOf := func(i int) []float64 {
+		if z, ok := noise[i]; ok {
+			return z
+		}
 		rng := rand.New(rand.NewPCG(o.Seed, uint64(i)))
 		z := make([]float64, levels*npix)
 		for k := range z {
 			z[k] = rng.NormFloat64()
 		}
 		noise[i] = z
+		return z
 	}
 	x32 := make([]float32, batch*npix)
 	s32 := make([]float32, batch*npix)
 	t32 := make([]float32, batch)
-	for l := 0; l < levels; l++ {
-		t := float64(l) / float64(levels-1)
-		sigma := sde.Sigma(t)
-		for lo := 0; lo < len(o.Images); lo += batch {
-			if err := ctx.Err(); err != nil {
-				return nil, err
+	pairs := len(o.Images) * levels
+	for lo := 0; lo < pairs; lo += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		for i := range noise {
+			if i < lo/levels {
+				delete(noise, i)
 			}
-			nb := min(batch, len(o.Images)-lo)
-			for b := 0; b < nb; b++ {
-				x, z := o.Images[lo+b], noise[lo+b][l*npix:(l+1)*npix]
-				for k := range x {
-					x32[b*npix+k] = float32(x[k] + sigma*z[k])
+		}
+		nb := min(batch, pairs-lo)
+		for b := 0; b < nb; b++ {
+			i, l := (lo+b)/levels, (lo+b)%levels
+			t := float64(l) / float64(levels-1)
+			sigma := sde.Sigma(t)
+			x, z := o.Images[i], noiseOf(i)[l*npix:(l+1)*npix]
+			for k := range x {
+				x32[b*npix+k] = float32(x[k] + sigma*z[k])
+			}
+			t32[b] = float32(t)
+		}
+		if err := o.Model.Score.Score(ctx, s32[:nb*npix], x32[:nb*npix], t32[:nb]); err != nil {
+			return nil, fmt.Errorf("score of images %d–%d: %w", lo/levels, (lo+nb-1)/levels, err)
+		}
+		for b := 0; b < nb; b++ {
+			i, l := (lo+b)/levels, (lo+b)%levels
+			sigma := sde.Sigma(float64(l) / float64(levels-1))
+			var loss, sum, fsum float64
+			var nf int
+			for k, x := range o.Images[i] {
+				// x̃ was rounded to float32 for the network; the residual uses the noise
+				// actually added, (x̃32 − x)/σ.
+				zk := (float64(x32[b*npix+k]) - x) / sigma
+				r := sigma*float64(s32[b*npix+k]) + zk // (D − x)/σ
+				loss += r * r
+				sum += r
+				if frame[k] {
+					fsum += r
+					nf++
 				}
-				t32[b] = float32(t)
 			}
-			if err := o.Model.Score.Score(ctx, s32[:nb*npix], x32[:nb*npix], t32[:nb]); err != nil {
-				return nil, fmt.Errorf("score at σ = %g: %w", sigma, err)
-			}
-			for b := 0; b < nb; b++ {
-				i := lo + b
-				z := noise[i][l*npix : (l+1)*npix]
-				var loss, sum, fsum float64
-				var nf int
-				for k := range z {
-					// x̃ was rounded to float32 for the network; the residual uses the noise
-					// actually added, (x̃32 − x)/σ.
-					zk := (float64(x32[b*npix+k]) - o.Images[i][k]) / sigma
-					r := sigma*float64(s32[b*npix+k]) + zk // (D − x)/σ
-					loss += r * r
-					sum += r
-					if frame[k] {
-						fsum += r
-						nf++
-					}
-				}
-				res[l].loss[i] = loss / 2
-				res[l].sq[i] = sigma * sigma * loss
-				res[l].mean[i] = sigma * sum / float64(npix)
-				res[l].border[i] = sigma * fsum / float64(nf)
-			}
+			res[l].loss[i] = loss / 2
+			res[l].sq[i] = sigma * sigma * loss
+			res[l].mean[i] = sigma * sum / float64(npix)
+			res[l].border[i] = sigma * fsum / float64(nf)
 		}
 	}
 	out := make([]DenoiseLevel, levels)
