@@ -60,7 +60,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				if len(runs) > 0 && levels[0].Sigma != runs[0][0].Sigma || len(runs) > 0 && levels[len(levels)-1].Sigma != runs[0][len(levels)-1].Sigma {
+				if len(runs) > 0 && (levels[0].Sigma != runs[0][0].Sigma || levels[len(levels)-1].Sigma != runs[0][len(levels)-1].Sigma) {
 					return fmt.Errorf("dsmloss: %s has another σ range than %s: give --sigma-min and --sigma-max to compare them", path, names[0])
 				}
 				names, runs = append(names, filepath.Base(path)), append(runs, levels)

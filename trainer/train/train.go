@@ -468,12 +468,10 @@ func (r *run) loop(ctx context.Context, w io.Writer, start time.Time) error {
 		// The log shows the plain DSM loss whatever the objective's weighting, so that runs
 		// stay comparable; the objective is checked too.
 		loss := float64(r.net.DSM.Value().Data().(float32))
-		if obj := float64(r.net.Loss.Value().Data().(float32)); math.IsNaN(obj) || math.IsInf(obj, 0) {
-			loss = obj
-		}
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		obj := float64(r.net.Loss.Value().Data().(float32))
+		if bad := loss + obj; math.IsNaN(bad) || math.IsInf(bad, 0) {
 			lw.Flush()
-			return fmt.Errorf("the loss became %v at step %d; the last checkpoint is kept", loss, r.step+1)
+			return fmt.Errorf("the loss became %v at step %d; the last checkpoint is kept", bad, r.step+1)
 		}
 		lr, gnorm := r.update()
 		if r.step == 1 {
