@@ -30,11 +30,11 @@ const parityTol = 1e-4
 
 // TestParity: for random noisy images at several t and batch sizes 1 and 3, the exported
 // model (EMA weights) under ONNX Runtime matches the Gorgonia forward pass of the same
-// checkpoint, for the tiny and small presets; for tiny also the --raw export against the
-// raw weights.
+// checkpoint, for the tiny and small presets and tiny with the offset head; for tiny also
+// the --raw export against the raw weights.
 func TestParity(t *testing.T) {
 	needRuntime(t)
-	for _, preset := range []string{"tiny", "small"} {
+	for _, preset := range []string{"tiny", "small", "tiny+offset"} {
 		t.Run(preset, func(t *testing.T) {
 			dir := t.TempDir()
 			g, raw, ema := testCheckpoint(t, preset, dir, 11)
@@ -83,7 +83,7 @@ func TestParity(t *testing.T) {
 var standardOps = map[string]bool{
 	"Add": true, "Cast": true, "Concat": true, "Conv": true, "ConvTranspose": true, "Cos": true,
 	"Div": true, "Exp": true, "Gather": true, "Gemm": true, "Identity": true, "InstanceNormalization": true, "MatMul": true,
-	"Mul": true, "Neg": true, "Reshape": true, "Round": true, "Sigmoid": true, "Sin": true, "Softmax": true,
+	"Mul": true, "Neg": true, "ReduceSum": true, "Reshape": true, "Round": true, "Sigmoid": true, "Sin": true, "Softmax": true,
 	"Sub": true, "Transpose": true, "Unsqueeze": true,
 }
 

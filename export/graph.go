@@ -133,6 +133,7 @@ func (e *emitter) node(n ncsnpp.Node) error {
 		ncsnpp.OpConv: {1, 2}, ncsnpp.OpGroupNorm: {1, 2}, ncsnpp.OpChannelBias: {2, 0},
 		ncsnpp.OpAddScale: {2, 0}, ncsnpp.OpFIRUp: {1, 0}, ncsnpp.OpFIRDown: {1, 0},
 		ncsnpp.OpAttention: {1, 0}, ncsnpp.OpConcat: {2, 0}, ncsnpp.OpDivExp: {2, 0},
+		ncsnpp.OpScale: {1, 0}, ncsnpp.OpSoftPool: {2, 0}, ncsnpp.OpMul: {2, 0},
 	}
 	w, ok := want[n.Op]
 	if !ok {
@@ -181,7 +182,23 @@ func (e *emitter) node(n ncsnpp.Node) error {
 		// exp(−l) in float64, rounded to float32, times h: kernels.ScaleBatch.
 		l := e.op("Cast", cast(ob.Float64), in[1])
 		s := e.op("Cast", cast(ob.Float32), e.op("Exp", nil, e.op("Neg", nil, l)))
-		e.final(n.Output, "Mul", nil, in[0], e.op("Unsqueeze", nil, s, e.ints(1, 2, 3)))
+		axes := e.ints(1, 2, 3)
+		if len(shapes[0]) == 1 {
+			axes = e.ints(1)
+		}
+		e.final(n.Output, "Mul", nil, in[0], e.op("Unsqueeze", nil, s, axes))
+	case ncsnpp.OpScale:
+		e.final(n.Output, "Mul", nil, in[0], e.scalar32(float32(n.Scale)))
+	case ncsnpp.OpMul:
+		e.final(n.Output, "Mul", nil, in[0], in[1])
+	case ncsnpp.OpSoftPool:
+		// Softmax over the flattened pixels, computed in float32 as the trainer does in
+		// float64; the weights sum to one either way.
+		c := int64(shapes[0][0])
+		a := e.op("Reshape", nil, in[0], e.ints(0, c, -1))
+		x := e.op("Reshape", nil, in[1], e.ints(0, c, -1))
+		w := e.op("Softmax", []ob.Attr{ob.Int("axis", -1)}, a)
+		e.final(n.Output, "ReduceSum", []ob.Attr{ob.Int("keepdims", 0)}, e.op("Mul", nil, w, x), e.ints(-1))
 	}
 	if err != nil {
 		return err

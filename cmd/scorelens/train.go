@@ -21,6 +21,7 @@ func init() {
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its checkpoint"},
 			&cli.StringFlag{Name: "init-from", Usage: "start a new run in --out (fine-tuning) from another run's checkpoint: its network, weights, EMA, optimiser state and step count; " +
 				"hyper-parameters not given are the checkpoint's; --data may differ"},
+			&cli.BoolFlag{Name: "offset-head", Usage: "give the network the offset head, which corrects the uniform level of the denoised image (with --init-from: added to the source's network at zero)"},
 			&cli.StringFlag{Name: "preset", Usage: "network preset: tiny, small or paper", DefaultText: "small"},
 			&cli.StringFlag{Name: "config", Usage: "network configuration JSON (ncsnpp config, or a run's hparams.json)"},
 			&cli.IntFlag{Name: "batch", Usage: "batch size", DefaultText: "16"},
@@ -57,7 +58,7 @@ func init() {
 			}
 			return train.Run(c.Context, train.Options{
 				Data: c.String("data"), Out: c.String("out"), Resume: c.Bool("resume"), InitFrom: c.String("init-from"),
-				Preset: c.String("preset"), ConfigFile: c.String("config"),
+				OffsetHead: c.Bool("offset-head"), Preset: c.String("preset"), ConfigFile: c.String("config"),
 				SigmaMax: c.Float64("sigma-max"), SigmaMin: c.Float64("sigma-min"),
 				HParams: train.HParams{Batch: c.Int("batch"), LR: c.Float64("lr"), Warmup: warmup,
 					GradClip: clip, EMADecay: c.Float64("ema"), Seed: c.Uint64("seed"), Augment: c.Bool("augment"),

@@ -49,6 +49,14 @@ func fdCases() []gradCase {
 			func(in []*G.Node) (*G.Node, error) { return Concat(in[0], in[1]) }, nil},
 		{"div_exp", []tensor.Shape{{2, 3, 2, 2}, {2}},
 			func(in []*G.Node) (*G.Node, error) { return DivExp(in[0], in[1]) }, nil},
+		{"div_exp_rank2", []tensor.Shape{{3, 2}, {3}},
+			func(in []*G.Node) (*G.Node, error) { return DivExp(in[0], in[1]) }, nil},
+		{"scale_rank1", []tensor.Shape{{3}},
+			func(in []*G.Node) (*G.Node, error) { return Scale(in[0], -1) }, nil},
+		{"soft_pool", []tensor.Shape{{2, 3, 4, 3}, {2, 3, 4, 3}},
+			func(in []*G.Node) (*G.Node, error) { return SoftPool(in[0], in[1]) }, nil},
+		{"mul", []tensor.Shape{{3, 2}, {3, 2}},
+			func(in []*G.Node) (*G.Node, error) { return Mul(in[0], in[1]) }, nil},
 		{"dsm_loss", []tensor.Shape{{2, 3, 2, 2}, {2, 3, 2, 2}},
 			func(in []*G.Node) (*G.Node, error) { return DSMLoss(in[0], in[1]) }, []int{0}},
 		{"dsm_loss_weighted", []tensor.Shape{{2, 3, 4, 6}, {2, 3, 4, 6}},
@@ -208,5 +216,29 @@ func TestWeightedDSMLoss(t *testing.T) {
 		if got := loss.Value().Data().(float64); math.Abs(got-c.want) > 1e-12*c.want {
 			t.Errorf("β %g: loss %.15g, want %.15g", c.beta, got, c.want)
 		}
+	}
+}
+
+// SoftPool's value: equal logits give the plain pixel mean; a logit 40 above the others
+// picks its pixel to within e^−40·(pixels − 1).
+func TestSoftPoolValue(t *testing.T) {
+	g := G.NewGraph()
+	x := []float64{1, 2, 3, 4, 5, 6, 7, 8, -1, -2, -3, -4, -5, -6, -7, -10}
+	a := make([]float64, 16)
+	a[13] = 40 // second row (channel 1), pixel 5: value −6
+	xn := G.NodeFromAny(g, tensor.New(tensor.WithShape(1, 2, 2, 4), tensor.WithBacking(x)), G.WithName("x"))
+	an := G.NodeFromAny(g, tensor.New(tensor.WithShape(1, 2, 2, 4), tensor.WithBacking(a)), G.WithName("a"))
+	y, err := SoftPool(an, xn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	got := y.Value().Data().([]float64)
+	if math.Abs(got[0]-4.5) > 1e-14 || math.Abs(got[1]+6) > 1e-15 {
+		t.Errorf("soft_pool = %v, want [4.5 -6]", got)
 	}
 }

@@ -345,51 +345,51 @@ func (fourier) run64(y []float64, in [][]float64, _ []tensor.Shape) { fourierRun
 // Fourier returns the Gaussian Fourier features of l [B] with frequencies w [E]: [B, 2E].
 func Fourier(l, w *G.Node) (*G.Node, error) { return apply(fourier{}, l, w) }
 
-// scaleBatch is y[b] = x[b]·exp(−l[b]) (division of the network output by σ, l = log σ).
-type scaleBatch struct{}
+// scaleBatch is y[b] = x[b]·exp(−l[b]) (division of the network output by σ, l = log σ),
+// for x of any rank ≥ 2 with the batch first.
+type scaleBatch struct{ rank int }
 
-func (scaleBatch) name() string       { return "div_exp" }
-func (scaleBatch) dims() ([]int, int) { return []int{4, 1}, 4 }
-func (scaleBatch) diffWRT() []bool    { return []bool{true, true} }
+func (s scaleBatch) name() string       { return fmt.Sprintf("div_exp(rank=%d)", s.rank) }
+func (s scaleBatch) dims() ([]int, int) { return []int{s.rank, 1}, s.rank }
+func (scaleBatch) diffWRT() []bool      { return []bool{true, true} }
 func (scaleBatch) shape(in []tensor.Shape) tensor.Shape {
-	must4(in[0], "div_exp")
-	if prod(in[1]) != in[0][0] {
-		panic("gop: div_exp batch mismatch")
+	if len(in[0]) < 2 || prod(in[1]) != in[0][0] {
+		panic(fmt.Sprintf("gop: div_exp of %v by %v", in[0], in[1]))
 	}
 	return in[0].Clone()
 }
 func scaleBatchRun[T K.Float](y []T, in [][]T, sh []tensor.Shape) {
 	K.ScaleBatch(y, in[0], in[1], sh[0][0], prod(sh[0])/sh[0][0])
 }
-func (scaleBatch) run32(y []float32, in [][]float32, sh []tensor.Shape) { scaleBatchRun(y, in, sh) }
-func (scaleBatch) run64(y []float64, in [][]float64, sh []tensor.Shape) { scaleBatchRun(y, in, sh) }
-func (scaleBatch) grad(in G.Nodes, out, dy *G.Node) (G.Nodes, error) {
-	dx, err := apply(scaleBatch{}, dy, in[1])
+func (s scaleBatch) run32(y []float32, in [][]float32, sh []tensor.Shape) { scaleBatchRun(y, in, sh) }
+func (s scaleBatch) run64(y []float64, in [][]float64, sh []tensor.Shape) { scaleBatchRun(y, in, sh) }
+func (s scaleBatch) grad(in G.Nodes, out, dy *G.Node) (G.Nodes, error) {
+	dx, err := apply(s, dy, in[1])
 	if err != nil {
 		return nil, err
 	}
-	dl, err := apply(scaleBatchLog{}, out, dy)
+	dl, err := apply(scaleBatchLog(s), out, dy)
 	return G.Nodes{dx, dl}, err
 }
 
-// DivExp returns x[b]/exp(l[b]) for x [B,C,H,W], l [B]: the score from the network output
-// with l = log σ.
-func DivExp(x, l *G.Node) (*G.Node, error) { return apply(scaleBatch{}, x, l) }
+// DivExp returns x[b]/exp(l[b]) for x [B,...], l [B]: the score from the network output
+// with l = log σ (and, with −l, σ times a tensor).
+func DivExp(x, l *G.Node) (*G.Node, error) { return apply(scaleBatch{x.Dims()}, x, l) }
 
-type scaleBatchLog struct{}
+type scaleBatchLog struct{ rank int }
 
-func (scaleBatchLog) name() string       { return "div_exp_log_grad" }
-func (scaleBatchLog) dims() ([]int, int) { return []int{4, 4}, 1 }
+func (s scaleBatchLog) name() string       { return fmt.Sprintf("div_exp_log_grad(rank=%d)", s.rank) }
+func (s scaleBatchLog) dims() ([]int, int) { return []int{s.rank, s.rank}, 1 }
 func (scaleBatchLog) shape(in []tensor.Shape) tensor.Shape {
 	return tensor.Shape{in[0][0]}
 }
 func scaleBatchLogRun[T K.Float](y []T, in [][]T, sh []tensor.Shape) {
 	K.ScaleBatchBackwardLog(y, in[0], in[1], sh[0][0], prod(sh[0])/sh[0][0])
 }
-func (scaleBatchLog) run32(y []float32, in [][]float32, sh []tensor.Shape) {
+func (s scaleBatchLog) run32(y []float32, in [][]float32, sh []tensor.Shape) {
 	scaleBatchLogRun(y, in, sh)
 }
-func (scaleBatchLog) run64(y []float64, in [][]float64, sh []tensor.Shape) {
+func (s scaleBatchLog) run64(y []float64, in [][]float64, sh []tensor.Shape) {
 	scaleBatchLogRun(y, in, sh)
 }
 
@@ -520,3 +520,128 @@ func dsmGradRun[T K.Float](d dsmGrad, y []T, in [][]T, sh []tensor.Shape) {
 }
 func (d dsmGrad) run32(y []float32, in [][]float32, sh []tensor.Shape) { dsmGradRun(d, y, in, sh) }
 func (d dsmGrad) run64(y []float64, in [][]float64, sh []tensor.Shape) { dsmGradRun(d, y, in, sh) }
+
+// ---- the offset head: softmax-weighted pixel means and element-wise products ----------
+
+// softPool is y[b,c] = Σ_p w[b,c,p]·x[b,c,p] with w[b,c,·] = softmax over the pixels of
+// a[b,c,·]: a mean of x over the pixels that the logits a select.
+type softPool struct{}
+
+func (softPool) name() string       { return "soft_pool" }
+func (softPool) dims() ([]int, int) { return []int{4, 4}, 2 }
+func (softPool) diffWRT() []bool    { return []bool{true, true} }
+func (softPool) shape(in []tensor.Shape) tensor.Shape {
+	must4(in[0], "soft_pool")
+	if !in[0].Eq(in[1]) {
+		panic(fmt.Sprintf("gop: soft_pool of logits %v and values %v", in[0], in[1]))
+	}
+	return tensor.Shape{in[0][0], in[0][1]}
+}
+
+// softmaxRow writes the softmax of a into w (max-subtracted, in float64).
+func softmaxRow[T K.Float](w []float64, a []T) {
+	m := math.Inf(-1)
+	for _, v := range a {
+		m = max(m, float64(v))
+	}
+	var s float64
+	for i, v := range a {
+		w[i] = math.Exp(float64(v) - m)
+		s += w[i]
+	}
+	for i := range w {
+		w[i] /= s
+	}
+}
+
+func softPoolRun[T K.Float](y []T, in [][]T, sh []tensor.Shape) {
+	n := sh[0][2] * sh[0][3]
+	w := make([]float64, n)
+	for r := range y {
+		a, x := in[0][r*n:(r+1)*n], in[1][r*n:(r+1)*n]
+		softmaxRow(w, a)
+		var s float64
+		for i, v := range x {
+			s += w[i] * float64(v)
+		}
+		y[r] = T(s)
+	}
+}
+func (softPool) run32(y []float32, in [][]float32, sh []tensor.Shape) { softPoolRun(y, in, sh) }
+func (softPool) run64(y []float64, in [][]float64, sh []tensor.Shape) { softPoolRun(y, in, sh) }
+func (softPool) grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
+	da, err := apply(softPoolGrad{logits: true}, in[0], in[1], dy)
+	if err != nil {
+		return nil, err
+	}
+	dx, err := apply(softPoolGrad{}, in[0], in[1], dy)
+	return G.Nodes{da, dx}, err
+}
+
+// SoftPool returns Σ_p softmax_p(a[b,c,·])·x[b,c,p] for a, x [B,C,H,W]: [B,C].
+func SoftPool(a, x *G.Node) (*G.Node, error) { return apply(softPool{}, a, x) }
+
+// softPoolGrad gives ∂/∂x = w·dy or, with logits, ∂/∂a = w·(x − y)·dy.
+type softPoolGrad struct{ logits bool }
+
+func (s softPoolGrad) name() string                       { return fmt.Sprintf("soft_pool_grad(logits=%v)", s.logits) }
+func (softPoolGrad) dims() ([]int, int)                   { return []int{4, 4, 2}, 4 }
+func (softPoolGrad) shape(in []tensor.Shape) tensor.Shape { return in[0].Clone() }
+func softPoolGradRun[T K.Float](s softPoolGrad, y []T, in [][]T, sh []tensor.Shape) {
+	n := sh[0][2] * sh[0][3]
+	w := make([]float64, n)
+	for r, dy := range in[2] {
+		a, x, out := in[0][r*n:(r+1)*n], in[1][r*n:(r+1)*n], y[r*n:(r+1)*n]
+		softmaxRow(w, a)
+		if !s.logits {
+			for i := range out {
+				out[i] = T(w[i] * float64(dy))
+			}
+			continue
+		}
+		var mean float64
+		for i, v := range x {
+			mean += w[i] * float64(v)
+		}
+		for i, v := range x {
+			out[i] = T(w[i] * (float64(v) - mean) * float64(dy))
+		}
+	}
+}
+func (s softPoolGrad) run32(y []float32, in [][]float32, sh []tensor.Shape) {
+	softPoolGradRun(s, y, in, sh)
+}
+func (s softPoolGrad) run64(y []float64, in [][]float64, sh []tensor.Shape) {
+	softPoolGradRun(s, y, in, sh)
+}
+
+// mul is the element-wise product of two tensors of one shape.
+type mul struct{ rank int }
+
+func (m mul) name() string       { return fmt.Sprintf("mul(rank=%d)", m.rank) }
+func (m mul) dims() ([]int, int) { return []int{m.rank, m.rank}, m.rank }
+func (m mul) diffWRT() []bool    { return []bool{true, true} }
+func (m mul) shape(in []tensor.Shape) tensor.Shape {
+	if !in[0].Eq(in[1]) {
+		panic(fmt.Sprintf("gop: product of shapes %v and %v", in[0], in[1]))
+	}
+	return in[0].Clone()
+}
+func mulRun[T K.Float](y []T, in [][]T) {
+	for i := range y {
+		y[i] = in[0][i] * in[1][i]
+	}
+}
+func (m mul) run32(y []float32, in [][]float32, _ []tensor.Shape) { mulRun(y, in) }
+func (m mul) run64(y []float64, in [][]float64, _ []tensor.Shape) { mulRun(y, in) }
+func (m mul) grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
+	da, err := apply(m, dy, in[1])
+	if err != nil {
+		return nil, err
+	}
+	db, err := apply(m, dy, in[0])
+	return G.Nodes{da, db}, err
+}
+
+// Mul returns a⊙b.
+func Mul(a, b *G.Node) (*G.Node, error) { return apply(mul{a.Dims()}, a, b) }

@@ -25,6 +25,9 @@ type Config struct {
 	GroupNormEps    float64   `json:"group_norm_eps"`
 	SigmaMin        float64   `json:"sigma_min"` // VE SDE σ(0)
 	SigmaMax        float64   `json:"sigma_max"` // VE SDE σ(1)
+	// OffsetHead adds a branch that corrects the uniform level of the denoised image (see
+	// Build); configurations without it read and hash as before.
+	OffsetHead bool `json:"offset_head,omitempty"`
 }
 
 // Preset returns a named configuration:

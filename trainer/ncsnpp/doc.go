@@ -13,4 +13,9 @@
 // Differences from the reference, all deliberate: no dropout (the VE configurations at
 // 256×256 train with dropout 0), and the input is used as it is (data.centered = True),
 // the scaling of pixel values being the data set's business.
+//
+// One addition, off by default (Config.OffsetHead): a small branch that corrects the
+// uniform level of the denoised image x + σ·h, which the U-Net's GroupNorms hide from it
+// (Graph's offsetHead says how and why). It starts at zero, so it can be added to a trained
+// network and fine-tuned.
 package ncsnpp

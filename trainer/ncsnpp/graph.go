@@ -21,7 +21,10 @@ import (
 //	FIRDown    x [C,H,W] → [C,H/2,W/2]    (downsample_2d, attr Taps)
 //	Attention  qkv [3C,H,W] → [C,H,W]:    softmax over pixels of qᵀk/√C, applied to v
 //	Concat     a [Ca,H,W], b [Cb,H,W] → [Ca+Cb,H,W]
-//	DivExp     h [C,H,W], l [] → h·exp(−l)  (division by σ with l = log σ)
+//	DivExp     h [C,H,W] or [C], l [] → h·exp(−l)  (division by σ with l = log σ)
+//	Scale      x → Scale·x                (any shape)
+//	SoftPool   a [C,H,W], x [C,H,W] → [C]: Σ_p softmax_p(a_c)·x_c,p (a mean over selected pixels)
+//	Mul        a, b → a⊙b                 (one shape)
 type Op string
 
 // The operations.
@@ -39,6 +42,9 @@ const (
 	OpAttention   Op = "attention"
 	OpConcat      Op = "concat"
 	OpDivExp      Op = "div_exp"
+	OpScale       Op = "scale"
+	OpSoftPool    Op = "soft_pool"
+	OpMul         Op = "mul"
 )
 
 // Init says how a parameter is initialised (as score_sde_pytorch does).
@@ -417,7 +423,59 @@ func Build(c Config) (*Graph, error) {
 		h = b.silu("out.act", b.groupNorm("out.gn", h))
 		h = b.conv("out.conv", h, c.Channels, 3, c.InitScale)
 	}
+	if c.OffsetHead {
+		h = b.offsetHead(h, l, temb)
+	}
 	g.Raw = h
 	g.Score = b.add(Node{Op: OpDivExp, Output: "score", Inputs: []string{h, l}, Shape: b.shape(h)})
 	return g, nil
+}
+
+// The offset head's gains: its logits and κ are these multiples of zero-initialised layers,
+// so that Adam moves them that much faster than the rest of the network (a fine-tuning run
+// of a few thousand steps at lr 1e-4 must reach logit contrasts of ~10 and κ ≈ 1).
+const (
+	offsetMaskGain  = 30
+	offsetKappaGain = 10
+)
+
+// offsetHead corrects the uniform level of the denoised image D = x + σ·raw. The U-Net
+// cannot: every residual branch starts with a GroupNorm, which removes a uniform offset of
+// its input, so a trained network passes most of an offset of x straight through to D (the
+// shipped galaxies64 model keeps 95% at σ = 0.001), and sampled images end with faint
+// uniform backgrounds. The head measures D's mean over pixels chosen by a learned softmax
+// mask (logits a 1×1 convolution of the last full-resolution features: the background),
+// and subtracts κ(σ) times it from D, κ a linear function of the time embedding:
+//
+//	raw ← raw − κ(σ)·Σ_p softmax_p(mask)·D_p / σ      (per channel, uniform over pixels)
+//
+// Its layers start at zero, so a network with the head starts as the one without it (a
+// fine-tuning run can add it; train.Options.OffsetHead).
+func (b *builder) offsetHead(raw, l, temb string) string {
+	c := b.cfg.Channels
+	feat := "up.0.pyramid.act"
+	if b.cfg.Progressive != "output_skip" {
+		feat = "out.act"
+	}
+	fs := b.shape(feat)
+	s := b.shape(raw)
+	negL := b.add(Node{Op: OpScale, Output: "offset.neg_log_sigma", Inputs: []string{l}, Shape: []int{}, Scale: -1})
+	sraw := b.add(Node{Op: OpDivExp, Output: "offset.sigma_raw", Inputs: []string{raw, negL}, Shape: s})
+	den := b.addScale("offset.denoised", InputX, sraw, 1)
+
+	mw := b.param("offset.mask.weight", []int{c, fs[0], 1, 1}, Init{Kind: "zeros"}, true)
+	mb := b.param("offset.mask.bias", []int{c}, Init{Kind: "zeros"}, true)
+	mask := b.add(Node{Op: OpConv, Output: "offset.mask", Inputs: []string{feat}, Params: []string{mw, mb},
+		Shape: []int{c, fs[1], fs[2]}, K: 1})
+	mask = b.add(Node{Op: OpScale, Output: "offset.logits", Inputs: []string{mask}, Shape: b.shape(mask), Scale: offsetMaskGain})
+	level := b.add(Node{Op: OpSoftPool, Output: "offset.level", Inputs: []string{mask, den}, Shape: []int{c}})
+
+	in := b.shape(temb)[0]
+	kw := b.param("offset.kappa.weight", []int{c, in}, Init{Kind: "zeros"}, true)
+	kb := b.param("offset.kappa.bias", []int{c}, Init{Kind: "zeros"}, true)
+	kappa := b.add(Node{Op: OpDense, Output: "offset.kappa", Inputs: []string{temb}, Params: []string{kw, kb}, Shape: []int{c}})
+	kappa = b.add(Node{Op: OpScale, Output: "offset.kappa_scaled", Inputs: []string{kappa}, Shape: []int{c}, Scale: -offsetKappaGain})
+	shift := b.add(Node{Op: OpMul, Output: "offset.shift", Inputs: []string{kappa, level}, Shape: []int{c}})
+	shift = b.add(Node{Op: OpDivExp, Output: "offset.shift_raw", Inputs: []string{shift, l}, Shape: []int{c}})
+	return b.add(Node{Op: OpChannelBias, Output: "offset.raw", Inputs: []string{raw, shift}, Shape: s})
 }

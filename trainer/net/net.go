@@ -131,6 +131,12 @@ func New(desc *ncsnpp.Graph, batch int, dt tensor.Dtype, train bool, opts ...Opt
 			out, err = gop.Concat(in[0], in[1])
 		case ncsnpp.OpDivExp:
 			out, err = gop.DivExp(in[0], in[1])
+		case ncsnpp.OpScale:
+			out, err = gop.Scale(in[0], op.Scale)
+		case ncsnpp.OpSoftPool:
+			out, err = gop.SoftPool(in[0], in[1])
+		case ncsnpp.OpMul:
+			out, err = gop.Mul(in[0], in[1])
 		default:
 			panic("net: unknown operation " + string(op.Op))
 		}

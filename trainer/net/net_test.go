@@ -1,8 +1,10 @@
 package net
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,8 +42,23 @@ func fill(r *rand.Rand, d any, s float64) {
 // matters: the gradient of the DSM loss with respect to one element of each of a spread of
 // parameters against a central difference (h = 1e-5; relative tolerance 1e-5 of
 // max(|∂L|, 1e-3·max|∂L|), the rounding error of a loss of O(10²) over 2h being ≈ 1e-9).
+// The same with the offset head, whose every parameter is checked.
 func TestTinyGradientFiniteDifference(t *testing.T) {
-	d := build(t, "tiny")
+	for _, offset := range []bool{false, true} {
+		d := build(t, "tiny")
+		if offset {
+			c := d.Config
+			c.OffsetHead = true
+			var err error
+			if d, err = ncsnpp.Build(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Run(fmt.Sprintf("offset_head=%v", offset), func(t *testing.T) { tinyGradient(t, d) })
+	}
+}
+
+func tinyGradient(t *testing.T, d *ncsnpp.Graph) {
 	n, err := New(d, 2, tensor.Float64, true)
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +71,9 @@ func TestTinyGradientFiniteDifference(t *testing.T) {
 		}
 		if p.Name == "temb.fourier.W" {
 			s = 16
+		}
+		if strings.HasPrefix(p.Name, "offset.") {
+			s = 0.03 // κ of a few: the head's shift comparable with the U-Net's output
 		}
 		fill(r, n.Values[i].Data(), s)
 		if p.Init.Kind == "ones" {
@@ -91,7 +111,7 @@ func TestTinyGradientFiniteDifference(t *testing.T) {
 	const h = 1e-5
 	checked := 0
 	for i, p := range d.Params {
-		if !p.Trainable || i%5 != 0 {
+		if !p.Trainable || i%5 != 0 && !strings.HasPrefix(p.Name, "offset.") {
 			continue
 		}
 		v := n.Values[i].Data().([]float64)
@@ -142,4 +162,76 @@ func TestPaperForward(t *testing.T) {
 		}
 	}
 	t.Logf("paper forward at 256×256: %v, %.1f GFLOP/s", el, d.ForwardFLOPs()/el.Seconds()/1e9)
+}
+
+// The offset head in float64 on the tiny network with random weights. With its layers at
+// zero (their initial values) the score is the head-less network's, exactly: a run can add
+// the head to a trained network without changing it. With a uniform mask and κ = 1 the
+// head removes the whole pixel mean of the denoised image D = x + σ·raw, whatever the
+// U-Net gives (|mean| ≤ 1e-12·max|D|: rounding of 256-pixel sums in float64).
+func TestOffsetHead(t *testing.T) {
+	plain := build(t, "tiny")
+	c := plain.Config
+	c.OffsetHead = true
+	head, err := ncsnpp.Build(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 3
+	r := rand.New(rand.NewPCG(21, 22))
+	vals := map[string][]float64{}
+	for _, p := range head.Params {
+		v := make([]float64, p.Size())
+		if !strings.HasPrefix(p.Name, "offset.") {
+			fill(r, v, 0.3)
+			if p.Name == "temb.fourier.W" {
+				fill(r, v, 16)
+			}
+		}
+		vals[p.Name] = v
+	}
+	x := make([]float64, batch*c.Size*c.Size)
+	fill(r, x, 1)
+	ts := []float64{0.02, 0.5, 0.97}
+	run := func(g *ncsnpp.Graph) (score, raw []float64) {
+		n, err := New(g, batch, tensor.Float64, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range g.Params {
+			copy(n.Values[i].Data().([]float64), vals[p.Name])
+		}
+		copy(n.X.Data().([]float64), x)
+		copy(n.T.Data().([]float64), ts)
+		m := n.Machine()
+		defer m.Close()
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		return append([]float64(nil), n.Score.Value().Data().([]float64)...),
+			append([]float64(nil), n.Raw.Value().Data().([]float64)...)
+	}
+	s0, _ := run(plain)
+	s1, _ := run(head)
+	for i := range s0 {
+		if s0[i] != s1[i] {
+			t.Fatalf("zero head changes the score at %d: %v vs %v", i, s1[i], s0[i])
+		}
+	}
+
+	vals["offset.kappa.bias"][0] = 1.0 / 10 // κ = gain·bias = 1
+	_, raw := run(head)
+	npix := c.Size * c.Size
+	for b, tb := range ts {
+		sigma := c.SigmaMin * math.Pow(c.SigmaMax/c.SigmaMin, tb)
+		var mean, peak float64
+		for p := range npix {
+			d := x[b*npix+p] + sigma*raw[b*npix+p]
+			mean += d / float64(npix)
+			peak = max(peak, math.Abs(d))
+		}
+		if math.Abs(mean) > 1e-12*peak {
+			t.Errorf("t=%g: mean of the denoised image %.3g with κ = 1 and a uniform mask (max |D| %.3g)", tb, mean, peak)
+		}
+	}
 }

@@ -83,6 +83,12 @@ type Options struct {
 	// fields of HParams take the checkpoint's values, so only the ones given change.
 	InitFrom string
 
+	// OffsetHead gives the network the offset head (ncsnpp.Config.OffsetHead): for a new
+	// run, on top of the preset or configuration; with InitFrom, added to the source's
+	// network, its layers starting at zero (so the run starts from the source's function)
+	// and everything else taken from the source.
+	OffsetHead bool
+
 	Preset     string         // ncsnpp preset (default "small"), unless Config or ConfigFile
 	ConfigFile string         // ncsnpp configuration JSON (ncsnpp.Config, or a run's hparams.json)
 	Config     *ncsnpp.Config // a configuration given directly (tests)

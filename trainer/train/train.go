@@ -148,6 +148,10 @@ func setup(o Options, w io.Writer) (*run, error) {
 			return nil, fmt.Errorf("data set %q (sha256 %.12s…) is not the one the checkpoint was trained on (%q, sha256 %.12s…)",
 				data, set.id.SHA256, ck.Dataset.Path, ck.Dataset.SHA256)
 		}
+		addHead := init != nil && o.OffsetHead && !ck.Config.OffsetHead
+		if o.OffsetHead && !ck.Config.OffsetHead && init == nil {
+			return nil, fmt.Errorf("checkpoint %q holds a network without the offset head: add it with --init-from into a new run", ckPath)
+		}
 		if o.configGiven() || o.SigmaMin > 0 || o.SigmaMax > 0 {
 			want := ck.Config
 			if o.configGiven() {
@@ -176,6 +180,7 @@ func setup(o Options, w io.Writer) (*run, error) {
 			r.hp, init = ck.HParams, ck.InitFrom
 		}
 		cfg = ck.Config
+		cfg.OffsetHead = cfg.OffsetHead || addHead
 		rule = ck.SigmaMaxRule
 	} else {
 		r.hp = mergeHParams(o.HParams, DefaultHParams())
@@ -195,6 +200,7 @@ func setup(o Options, w io.Writer) (*run, error) {
 			cfg.SigmaMax = smax
 			rule = fmt.Sprintf("largest Euclidean distance between two of the %d training images", set.count())
 		}
+		cfg.OffsetHead = cfg.OffsetHead || o.OffsetHead
 		if err := cfg.Validate(); err != nil {
 			return nil, fmt.Errorf("invalid configuration: %w", err)
 		}
@@ -226,6 +232,9 @@ func setup(o Options, w io.Writer) (*run, error) {
 	r.order = &order{seed: r.hp.Seed, count: set.count()}
 	r.aug = make([]float32, set.n*set.n)
 	if ck != nil {
+		if cfg.OffsetHead && !ck.Config.OffsetHead {
+			addOffsetHead(ck, r.g)
+		}
 		if err := r.restore(ck); err != nil {
 			return nil, fmt.Errorf("checkpoint %q refused: %w", ckPath, err)
 		}
@@ -284,6 +293,23 @@ func loadInitSource(path string) (*Checkpoint, *InitSource, error) {
 	}
 	sum := sha256.Sum256(b)
 	return ck, &InitSource{Path: abs, SHA256: hex.EncodeToString(sum[:]), Step: ck.Step, Dataset: ck.Dataset}, nil
+}
+
+// addOffsetHead gives ck the offset head's tensors at their initial values (zero: the
+// network computes what the source's did) and zero Adam moments.
+func addOffsetHead(ck *Checkpoint, g *ncsnpp.Graph) {
+	init := g.Init(rand.New(rand.NewPCG(0, 0))) // the head's initialisers draw nothing
+	for i, p := range g.Params {
+		if _, ok := ck.Weights[p.Name]; ok || !strings.HasPrefix(p.Name, "offset.") {
+			continue
+		}
+		ck.Weights[p.Name] = init[i]
+		ck.EMA[p.Name] = append([]float32(nil), init[i]...)
+		if p.Trainable {
+			ck.AdamM[p.Name] = make([]float32, p.Size())
+			ck.AdamV[p.Name] = make([]float32, p.Size())
+		}
+	}
 }
 
 func (r *run) restore(ck *Checkpoint) error {

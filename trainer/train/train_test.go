@@ -431,11 +431,39 @@ func TestInitFrom(t *testing.T) {
 		t.Errorf("hparams.json of the resumed fine-tuning run lost its init_from:\n%s", info)
 	}
 
+	// Adding the offset head: its layers start at zero, so the first update sees the
+	// source's loss bit for bit (the gradient norm includes the head's); the head then
+	// learns, and the run records it.
+	head := Options{Out: filepath.Join(dir, "head"), InitFrom: srcCk, OffsetHead: true, Steps: 10, Quiet: true}
+	if err := Run(context.Background(), head, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	hrows := readLoss(t, head.Out)
+	if len(hrows) != 4 || hrows[0].loss != want[0].loss || hrows[3].loss == want[3].loss {
+		t.Errorf("with the head added: %+v, without: %+v (want the first loss equal, the last not)", hrows, want)
+	}
+	hck, err := LoadCheckpoint(filepath.Join(head.Out, CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hck.Config.OffsetHead || len(hck.Weights["offset.kappa.weight"]) == 0 {
+		t.Fatalf("checkpoint of the run that added the head: offset_head %v, κ weights %d",
+			hck.Config.OffsetHead, len(hck.Weights["offset.kappa.weight"]))
+	}
+	moved := false
+	for _, v := range hck.Weights["offset.kappa.weight"] {
+		moved = moved || v != 0
+	}
+	if !moved {
+		t.Error("the head's κ weights are still zero after 4 updates")
+	}
+
 	for _, tc := range []struct {
 		name string
 		o    Options
 		msg  string
 	}{
+		{"head on resume", Options{Out: src.Out, Resume: true, OffsetHead: true}, "without the offset head"},
 		{"resume too", Options{Out: filepath.Join(dir, "x1"), InitFrom: srcCk, Resume: true}, "give only one"},
 		{"other network", Options{Out: filepath.Join(dir, "x2"), InitFrom: srcCk, Preset: "small"}, "another architecture"},
 		{"out taken", Options{Out: ft.Out, InitFrom: srcCk}, "already holds a checkpoint"},
