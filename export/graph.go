@@ -133,7 +133,7 @@ func (e *emitter) node(n ncsnpp.Node) error {
 		ncsnpp.OpConv: {1, 2}, ncsnpp.OpGroupNorm: {1, 2}, ncsnpp.OpChannelBias: {2, 0},
 		ncsnpp.OpAddScale: {2, 0}, ncsnpp.OpFIRUp: {1, 0}, ncsnpp.OpFIRDown: {1, 0},
 		ncsnpp.OpAttention: {1, 0}, ncsnpp.OpConcat: {2, 0}, ncsnpp.OpDivExp: {2, 0},
-		ncsnpp.OpScale: {1, 0}, ncsnpp.OpSoftPool: {2, 0}, ncsnpp.OpMul: {2, 0},
+		ncsnpp.OpScale: {1, 0}, ncsnpp.OpSoftPool: {2, 0}, ncsnpp.OpMul: {2, 0}, ncsnpp.OpPixelBias: {1, 1},
 	}
 	w, ok := want[n.Op]
 	if !ok {
@@ -191,6 +191,11 @@ func (e *emitter) node(n ncsnpp.Node) error {
 		e.final(n.Output, "Mul", nil, in[0], e.scalar32(float32(n.Scale)))
 	case ncsnpp.OpMul:
 		e.final(n.Output, "Mul", nil, in[0], in[1])
+	case ncsnpp.OpPixelBias:
+		var p string
+		if p, err = e.param(n.Params[0]); err == nil {
+			e.final(n.Output, "Add", nil, in[0], p) // [C,H,W] broadcasts over the batch
+		}
 	case ncsnpp.OpSoftPool:
 		// Softmax over the flattened pixels, computed in float32 as the trainer does in
 		// float64; the weights sum to one either way.

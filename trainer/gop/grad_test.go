@@ -55,6 +55,8 @@ func fdCases() []gradCase {
 			func(in []*G.Node) (*G.Node, error) { return Scale(in[0], -1) }, nil},
 		{"soft_pool", []tensor.Shape{{2, 3, 4, 3}, {2, 3, 4, 3}},
 			func(in []*G.Node) (*G.Node, error) { return SoftPool(in[0], in[1]) }, nil},
+		{"pixel_bias", []tensor.Shape{{3, 2, 2, 3}, {2, 2, 3}},
+			func(in []*G.Node) (*G.Node, error) { return PixelBias(in[0], in[1]) }, nil},
 		{"mul", []tensor.Shape{{3, 2}, {3, 2}},
 			func(in []*G.Node) (*G.Node, error) { return Mul(in[0], in[1]) }, nil},
 		{"dsm_loss", []tensor.Shape{{2, 3, 2, 2}, {2, 3, 2, 2}},

@@ -645,3 +645,51 @@ func (m mul) grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
 
 // Mul returns a⊙b.
 func Mul(a, b *G.Node) (*G.Node, error) { return apply(mul{a.Dims()}, a, b) }
+
+// pixelBias is y[b] = h[b] + p for h [B,C,H,W] and a bias p [C,H,W] shared by the batch.
+type pixelBias struct{}
+
+func (pixelBias) name() string       { return "pixel_bias" }
+func (pixelBias) dims() ([]int, int) { return []int{4, 3}, 4 }
+func (pixelBias) diffWRT() []bool    { return []bool{true, true} }
+func (pixelBias) shape(in []tensor.Shape) tensor.Shape {
+	must4(in[0], "pixel_bias")
+	if !in[1].Eq(in[0][1:]) {
+		panic(fmt.Sprintf("gop: pixel_bias %v does not fit %v", in[1], in[0]))
+	}
+	return in[0].Clone()
+}
+func pixelBiasRun[T K.Float](y []T, in [][]T, _ []tensor.Shape) {
+	n := len(in[1])
+	for i := range y {
+		y[i] = in[0][i] + in[1][i%n]
+	}
+}
+func (pixelBias) run32(y []float32, in [][]float32, sh []tensor.Shape) { pixelBiasRun(y, in, sh) }
+func (pixelBias) run64(y []float64, in [][]float64, sh []tensor.Shape) { pixelBiasRun(y, in, sh) }
+func (pixelBias) grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
+	dp, err := apply(batchSum{}, dy)
+	return G.Nodes{dy, dp}, err
+}
+
+// PixelBias returns h[b,c,i,j] + p[c,i,j].
+func PixelBias(h, p *G.Node) (*G.Node, error) { return apply(pixelBias{}, h, p) }
+
+// batchSum is the adjoint of pixelBias: y = Σ_b x[b].
+type batchSum struct{}
+
+func (batchSum) name() string       { return "batch_sum" }
+func (batchSum) dims() ([]int, int) { return []int{4}, 3 }
+func (batchSum) shape(in []tensor.Shape) tensor.Shape {
+	must4(in[0], "batch_sum")
+	return in[0][1:].Clone()
+}
+func batchSumRun[T K.Float](y []T, in [][]T, _ []tensor.Shape) {
+	clear(y)
+	n := len(y)
+	for i, v := range in[0] {
+		y[i%n] += v
+	}
+}
+func (batchSum) run32(y []float32, in [][]float32, sh []tensor.Shape) { batchSumRun(y, in, sh) }
+func (batchSum) run64(y []float64, in [][]float64, sh []tensor.Shape) { batchSumRun(y, in, sh) }

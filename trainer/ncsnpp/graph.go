@@ -25,6 +25,7 @@ import (
 //	Scale      x → Scale·x                (any shape)
 //	SoftPool   a [C,H,W], x [C,H,W] → [C]: Σ_p softmax_p(a_c)·x_c,p (a mean over selected pixels)
 //	Mul        a, b → a⊙b                 (one shape)
+//	PixelBias  h [C,H,W] → h + p;         param p [C,H,W]
 type Op string
 
 // The operations.
@@ -45,16 +46,19 @@ const (
 	OpScale       Op = "scale"
 	OpSoftPool    Op = "soft_pool"
 	OpMul         Op = "mul"
+	OpPixelBias   Op = "pixel_bias"
 )
 
 // Init says how a parameter is initialised (as score_sde_pytorch does).
 type Init struct {
-	Kind string `json:"kind"` // "fan_avg_uniform", "zeros", "ones", "normal"
+	Kind string `json:"kind"` // "fan_avg_uniform", "zeros", "ones", "normal", "frame"
 	// fan_avg_uniform: U(−a, a), a = sqrt(3·Scale/((FanIn+FanOut)/2)) (variance_scaling);
-	// normal: N(0, Scale²).
+	// normal: N(0, Scale²); frame (a [C,H,W] map): 0 within Width pixels of the edge, Scale
+	// inside.
 	Scale  float64 `json:"scale,omitempty"`
 	FanIn  int     `json:"fan_in,omitempty"`
 	FanOut int     `json:"fan_out,omitempty"`
+	Width  int     `json:"width,omitempty"`
 }
 
 // Param is one named parameter tensor.
@@ -175,6 +179,14 @@ func (g *Graph) Init(r *rand.Rand) [][]float32 {
 			a := math.Sqrt(3 * p.Init.Scale / (float64(p.Init.FanIn+p.Init.FanOut) / 2))
 			for j := range v {
 				v[j] = float32((2*r.Float64() - 1) * a)
+			}
+		case "frame":
+			h, w, d := p.Shape[1], p.Shape[2], p.Init.Width
+			for j := range v {
+				y, x := j/w%h, j%w
+				if y >= d && y < h-d && x >= d && x < w-d {
+					v[j] = float32(p.Init.Scale)
+				}
 			}
 		default:
 			panic("ncsnpp: unknown initialiser " + p.Init.Kind)
@@ -437,6 +449,12 @@ func Build(c Config) (*Graph, error) {
 const (
 	offsetMaskGain  = 30
 	offsetKappaGain = 10
+	// The mask starts on the stamp's outer frame (1/16 of its side: 4 pixels at 64×64),
+	// the rest e^10 times less likely per pixel, as training stamps centre their sources
+	// on empty sky; the learned per-pixel logits and the 1×1 convolution of the features
+	// move it from there. Starting from a uniform mask, the mean of the source itself
+	// swamps the offset (100 times larger at σ = 0.001) and the head barely learns.
+	offsetFrameLogit = -10
 )
 
 // offsetHead corrects the uniform level of the denoised image D = x + σ·raw. The U-Net
@@ -444,7 +462,8 @@ const (
 // its input, so a trained network passes most of an offset of x straight through to D (the
 // shipped galaxies64 model keeps 95% at σ = 0.001), and sampled images end with faint
 // uniform backgrounds. The head measures D's mean over pixels chosen by a learned softmax
-// mask (logits a 1×1 convolution of the last full-resolution features: the background),
+// mask (logits a learned per-pixel map plus a 1×1 convolution of the last full-resolution
+// features: the background),
 // and subtracts κ(σ) times it from D, κ a linear function of the time embedding:
 //
 //	raw ← raw − κ(σ)·Σ_p softmax_p(mask)·D_p / σ      (per channel, uniform over pixels)
@@ -467,6 +486,10 @@ func (b *builder) offsetHead(raw, l, temb string) string {
 	mb := b.param("offset.mask.bias", []int{c}, Init{Kind: "zeros"}, true)
 	mask := b.add(Node{Op: OpConv, Output: "offset.mask", Inputs: []string{feat}, Params: []string{mw, mb},
 		Shape: []int{c, fs[1], fs[2]}, K: 1})
+	prior := b.param("offset.mask.prior", []int{c, fs[1], fs[2]},
+		Init{Kind: "frame", Scale: float64(offsetFrameLogit) / offsetMaskGain, Width: max(1, fs[1]/16)}, true)
+	mask = b.add(Node{Op: OpPixelBias, Output: "offset.mask_prior", Inputs: []string{mask}, Params: []string{prior},
+		Shape: b.shape(mask)})
 	mask = b.add(Node{Op: OpScale, Output: "offset.logits", Inputs: []string{mask}, Shape: b.shape(mask), Scale: offsetMaskGain})
 	level := b.add(Node{Op: OpSoftPool, Output: "offset.level", Inputs: []string{mask, den}, Shape: []int{c}})
 

@@ -28,8 +28,11 @@ type Net struct {
 
 	Score *G.Node // the score s_θ(x, t)
 	Raw   *G.Node // σ(t)·s_θ(x, t), the output before division by σ
-	Loss  *G.Node // the training objective, the (weighted) DSM loss (training graphs only)
-	DSM   *G.Node // the plain DSM loss, for the loss log (Loss itself without a weighting)
+	// Tensors holds the node of every tensor the description names (inputs and node
+	// outputs), for looking inside a trained network.
+	Tensors map[string]*G.Node
+	Loss    *G.Node // the training objective, the (weighted) DSM loss (training graphs only)
+	DSM     *G.Node // the plain DSM loss, for the loss log (Loss itself without a weighting)
 	// Grads[i] is ∂Loss/∂Params[i] for trainable parameters, nil otherwise.
 	Grads []*G.Node
 }
@@ -137,6 +140,8 @@ func New(desc *ncsnpp.Graph, batch int, dt tensor.Dtype, train bool, opts ...Opt
 			out, err = gop.SoftPool(in[0], in[1])
 		case ncsnpp.OpMul:
 			out, err = gop.Mul(in[0], in[1])
+		case ncsnpp.OpPixelBias:
+			out, err = gop.PixelBias(in[0], pr[0])
 		default:
 			panic("net: unknown operation " + string(op.Op))
 		}
@@ -148,7 +153,7 @@ func New(desc *ncsnpp.Graph, batch int, dt tensor.Dtype, train bool, opts ...Opt
 		}
 		t[op.Output] = out
 	}
-	n.Score, n.Raw = t[desc.Score], t[desc.Raw]
+	n.Score, n.Raw, n.Tensors = t[desc.Score], t[desc.Raw], t
 	if !train {
 		return n, nil
 	}

@@ -234,4 +234,32 @@ func TestOffsetHead(t *testing.T) {
 			t.Errorf("t=%g: mean of the denoised image %.3g with κ = 1 and a uniform mask (max |D| %.3g)", tb, mean, peak)
 		}
 	}
+
+	// With the initial mask (the outer frame, 1 pixel wide at 16×16, e^−10 inside) and κ = 1
+	// the frame's mean is removed, up to the inside's share of the weight: 196·e^−10/60 =
+	// 1.5e-4, times twice max|D|.
+	init := head.Init(rand.New(rand.NewPCG(1, 1)))
+	for i, p := range head.Params {
+		if p.Name == "offset.mask.prior" {
+			vals[p.Name] = make([]float64, p.Size())
+			for j, v := range init[i] {
+				vals[p.Name][j] = float64(v)
+			}
+		}
+	}
+	_, raw = run(head)
+	for b, tb := range ts {
+		sigma := c.SigmaMin * math.Pow(c.SigmaMax/c.SigmaMin, tb)
+		var mean, peak float64
+		for p := range npix {
+			d := x[b*npix+p] + sigma*raw[b*npix+p]
+			if y, x := p/c.Size, p%c.Size; y == 0 || x == 0 || y == c.Size-1 || x == c.Size-1 {
+				mean += d / float64(4*c.Size-4)
+			}
+			peak = max(peak, math.Abs(d))
+		}
+		if math.Abs(mean) > 2*1.5e-4*peak {
+			t.Errorf("t=%g: frame mean of the denoised image %.3g with κ = 1 and the initial mask (max |D| %.3g)", tb, mean, peak)
+		}
+	}
 }
