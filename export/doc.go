@@ -32,7 +32,13 @@
 //	attention    Reshape [B, 3, C, N] → Gather q, k, v → Softmax(qᵀk/√C) over keys → v·Pᵀ
 //	             → Reshape
 //	concat       Concat on the channel axis
-//	div_exp      h·exp(−l), exp in float64 rounded to float32 (as the trainer)
+//	div_exp      h·exp(−l), exp in float64 rounded to float32 (as the trainer); on [C],
+//	             Unsqueeze(s, [1])
+//	scale        x·s
+//	mul          a·b
+//	pixel_bias   h + p, p [C, H, W] broadcast over the batch
+//	soft_pool    Reshape a and x to [B, C, −1] → Softmax(a) over the pixels → ·x →
+//	             ReduceSum over the pixels (the trainer's softmax is in float64)
 //
 // The EMA weights are exported unless Options.Raw asks for the raw ones.
 //
