@@ -187,6 +187,9 @@ func TrainingLine(ck *train.Checkpoint, weights string) string {
 		filepath.Base(d.Path), sha, d.Count, d.Size, norm, ck.Step, steps, from, weights,
 		preset, c.Channels, c.Size, c.NF, strings.Join(mult, ","), c.NumResBlocks, strings.Join(attn, ","),
 		formatFloat(c.SigmaMin), formatFloat(c.SigmaMax))
+	if c.OffsetHead {
+		s += ", offset head"
+	}
 	// One line, whatever the recorded path holds.
 	return strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\r' {

@@ -343,7 +343,11 @@ func TestTrainingLineFineTuned(t *testing.T) {
 	ck.InitFrom = &train.InitSource{Path: "/runs/base/checkpoint.ckpt", SHA256: "cccccccccccccccccccc", Step: 16922,
 		Dataset: train.DatasetID{Path: "/data/base.fits", SHA256: "aaaaaaaaaaaaaaaa"}}
 	want := "20000 steps (fine-tuned from step 16922 of checkpoint sha256 cccccccccccc, trained on base.fits, sha256 aaaaaaaaaaaa), ema weights"
-	if tr := TrainingLine(ck, "ema"); !strings.Contains(tr, want) {
-		t.Errorf("training line %q lacks %q", tr, want)
+	if tr := TrainingLine(ck, "ema"); !strings.Contains(tr, want) || strings.Contains(tr, "offset head") {
+		t.Errorf("training line %q lacks %q (or names an offset head)", tr, want)
+	}
+	ck.Config.OffsetHead = true
+	if tr := TrainingLine(ck, "ema"); !strings.HasSuffix(tr, ", offset head") {
+		t.Errorf("training line of a network with the offset head: %q", tr)
 	}
 }
