@@ -538,34 +538,8 @@ func (softPool) shape(in []tensor.Shape) tensor.Shape {
 	return tensor.Shape{in[0][0], in[0][1]}
 }
 
-// softmaxRow writes the softmax of a into w (max-subtracted, in float64).
-func softmaxRow[T K.Float](w []float64, a []T) {
-	m := math.Inf(-1)
-	for _, v := range a {
-		m = max(m, float64(v))
-	}
-	var s float64
-	for i, v := range a {
-		w[i] = math.Exp(float64(v) - m)
-		s += w[i]
-	}
-	for i := range w {
-		w[i] /= s
-	}
-}
-
 func softPoolRun[T K.Float](y []T, in [][]T, sh []tensor.Shape) {
-	n := sh[0][2] * sh[0][3]
-	w := make([]float64, n)
-	for r := range y {
-		a, x := in[0][r*n:(r+1)*n], in[1][r*n:(r+1)*n]
-		softmaxRow(w, a)
-		var s float64
-		for i, v := range x {
-			s += w[i] * float64(v)
-		}
-		y[r] = T(s)
-	}
+	K.SoftPool(y, in[0], in[1], sh[0][2]*sh[0][3])
 }
 func (softPool) run32(y []float32, in [][]float32, sh []tensor.Shape) { softPoolRun(y, in, sh) }
 func (softPool) run64(y []float64, in [][]float64, sh []tensor.Shape) { softPoolRun(y, in, sh) }
@@ -588,25 +562,7 @@ func (s softPoolGrad) name() string                       { return fmt.Sprintf("
 func (softPoolGrad) dims() ([]int, int)                   { return []int{4, 4, 2}, 4 }
 func (softPoolGrad) shape(in []tensor.Shape) tensor.Shape { return in[0].Clone() }
 func softPoolGradRun[T K.Float](s softPoolGrad, y []T, in [][]T, sh []tensor.Shape) {
-	n := sh[0][2] * sh[0][3]
-	w := make([]float64, n)
-	for r, dy := range in[2] {
-		a, x, out := in[0][r*n:(r+1)*n], in[1][r*n:(r+1)*n], y[r*n:(r+1)*n]
-		softmaxRow(w, a)
-		if !s.logits {
-			for i := range out {
-				out[i] = T(w[i] * float64(dy))
-			}
-			continue
-		}
-		var mean float64
-		for i, v := range x {
-			mean += w[i] * float64(v)
-		}
-		for i, v := range x {
-			out[i] = T(w[i] * (float64(v) - mean) * float64(dy))
-		}
-	}
+	K.SoftPoolBackward(y, in[0], in[1], in[2], sh[0][2]*sh[0][3], s.logits)
 }
 func (s softPoolGrad) run32(y []float32, in [][]float32, sh []tensor.Shape) {
 	softPoolGradRun(s, y, in, sh)

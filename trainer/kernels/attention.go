@@ -26,22 +26,71 @@ func softmaxRows[T Float](p []T, n int) {
 		return
 	}
 	for i := 0; i < n; i++ {
-		r := p[i*n : (i+1)*n]
-		m := r[0]
-		for _, v := range r {
-			m = max(m, v)
-		}
-		var s float64
-		for j, v := range r {
-			e := math.Exp(float64(v - m))
-			r[j] = T(e)
-			s += e
-		}
-		inv := T(1 / s)
-		for j := range r {
-			r[j] *= inv
+		softmaxRow(p[i*n : (i+1)*n])
+	}
+}
+
+// softmaxRow turns r into its softmax (max-subtracted, sums in float64).
+func softmaxRow[T Float](r []T) {
+	m := r[0]
+	for _, v := range r {
+		m = max(m, v)
+	}
+	var s float64
+	for j, v := range r {
+		e := math.Exp(float64(v - m))
+		r[j] = T(e)
+		s += e
+	}
+	inv := T(1 / s)
+	for j := range r {
+		r[j] *= inv
+	}
+}
+
+// SoftPool computes y[r] = Σ_p w[r,p]·x[r,p] with w[r,·] the softmax of a[r,·], for
+// rows of n pixels (the offset head's masked mean); the weights are computed in float64.
+func SoftPool[T Float](y, a, x []T, n int) {
+	if len(a) != len(y)*n || len(x) != len(a) {
+		panic("kernels: soft pool length mismatch")
+	}
+	w := make([]float64, n)
+	for r := range y {
+		y[r] = T(softPoolRow(w, a[r*n:(r+1)*n], x[r*n:(r+1)*n]))
+	}
+}
+
+// SoftPoolBackward writes into dst the gradient of SoftPool with respect to x (w·dy) or,
+// with logits, to a (w·(x − y)·dy).
+func SoftPoolBackward[T Float](dst, a, x, dy []T, n int, logits bool) {
+	if len(a) != len(dy)*n || len(x) != len(a) || len(dst) != len(a) {
+		panic("kernels: soft pool length mismatch")
+	}
+	w := make([]float64, n)
+	for r, d := range dy {
+		mean := softPoolRow(w, a[r*n:(r+1)*n], x[r*n:(r+1)*n])
+		out, xr := dst[r*n:(r+1)*n], x[r*n:(r+1)*n]
+		for i := range out {
+			if logits {
+				out[i] = T(w[i] * (float64(xr[i]) - mean) * float64(d))
+			} else {
+				out[i] = T(w[i] * float64(d))
+			}
 		}
 	}
+}
+
+// softPoolRow leaves the softmax of a in w and returns Σ w·x.
+func softPoolRow[T Float](w []float64, a, x []T) float64 {
+	for i, v := range a {
+		w[i] = float64(v)
+	}
+	softmaxRow(w)
+	var s float64
+	for i, v := range x {
+		s += w[i] * float64(v)
+	}
+	return s
 }
 
 // probs writes the attention matrix P [N (queries), N (keys)] of one image.
