@@ -16,8 +16,8 @@ func init() {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "output `DIR`", Value: "demo"},
 			&cli.BoolFlag{Name: "ood", Usage: "an out-of-distribution source at increasing noise (the paper's figure 2)"},
-			&cli.IntFlag{Name: "samples", Usage: "posterior samples (8 keep the demo with the shipped model within minutes on 2 cores)", Value: 8},
-			&cli.IntFlag{Name: "steps", Usage: "solver steps (0: auto)"},
+			&cli.IntFlag{Name: "samples", Usage: "posterior samples (about 5 s each with the shipped model on 2 cores)", Value: 16},
+			&cli.IntFlag{Name: "steps", Usage: "steps of the heun predictor (churn 40, the model card's posterior setting)", Value: demo.DefaultSteps},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed", Value: 1},
 			&cli.StringFlag{Name: "model", Usage: "score model `FILE` (default: models/" + demo.ShippedModelName + " when shipped)"},
 			&cli.StringFlag{Name: "prior", Usage: "analytic prior `SPEC` instead of a model (default, when no model is shipped: " + demo.DefaultPrior + ")"},

@@ -33,6 +33,13 @@ func TestDemo(t *testing.T) {
 	if s.Depth() != 2 || s.Axes[0] != 64 {
 		t.Errorf("SAMPLES axes %v", s.Axes)
 	}
+	// The posterior is drawn with the card's sampler, not --steps auto's Euler–Maruyama.
+	pred, _ := s.Header.String("PREDICTR")
+	steps, _ := s.Header.Int("STEPS")
+	ch, _ := s.Header.Float("CHURN")
+	if pred != "heun" || steps != 20 || ch != DefaultChurn {
+		t.Errorf("PREDICTR %q, STEPS %d, CHURN %g; want heun, 20, %d", pred, steps, ch, DefaultChurn)
+	}
 }
 
 func TestDemoOOD(t *testing.T) {
