@@ -73,7 +73,7 @@ var churn = infer.Churn{Amount: DefaultChurn}
 
 func (o *Options) defaults() {
 	if o.Samples == 0 {
-		// About 5 s per sample with the shipped model and the full likelihood on 2 cores.
+		// 3.2 s per sample with the shipped model and the full likelihood on 2 cores.
 		o.Samples = 16
 	}
 	if o.Steps == 0 {
