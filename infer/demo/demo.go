@@ -96,6 +96,13 @@ func (o *Options) defaults() {
 // Run performs the demo and returns the paths of the files it wrote.
 func Run(ctx context.Context, o Options) ([]string, error) {
 	o.defaults()
+	// Bad counts are refused before anything is written.
+	if o.Steps < 1 {
+		return nil, fmt.Errorf("steps must be at least 1, got %d", o.Steps)
+	}
+	if o.Samples < 1 {
+		return nil, fmt.Errorf("samples must be at least 1, got %d", o.Samples)
+	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("could not create %q: %w", o.Out, err)
 	}

@@ -67,3 +67,18 @@ func TestDemoBadModel(t *testing.T) {
 		t.Error("an observation was simulated before the model was checked")
 	}
 }
+
+// Bad step and sample counts are refused before the output folder is created.
+func TestDemoBadCounts(t *testing.T) {
+	for _, o := range []Options{{Steps: -5}, {Samples: -1}} {
+		o.Out = filepath.Join(t.TempDir(), "out")
+		o.Prior = DefaultPrior
+		_, err := Run(context.Background(), o)
+		if err == nil || !strings.Contains(err.Error(), "at least 1") {
+			t.Errorf("%+v: err = %v", o, err)
+		}
+		if _, err := os.Stat(o.Out); err == nil {
+			t.Errorf("%+v: %s was created", o, o.Out)
+		}
+	}
+}
