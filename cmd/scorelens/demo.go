@@ -14,7 +14,7 @@ func init() {
 		Name:  "demo",
 		Usage: "simulate a lens, sample its source posterior and draw the paper's figure 1 (--ood: figure 2)",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "out", Usage: "output `DIR`", Value: "demo"},
+			&cli.StringFlag{Name: "out", Usage: "output `DIR` (the demo replaces its own files there)", Value: "demo"},
 			&cli.BoolFlag{Name: "ood", Usage: "an out-of-distribution source at increasing noise (the paper's figure 2)"},
 			&cli.IntFlag{Name: "samples", Usage: "posterior samples (about 3 s each with the shipped model on 2 cores)", Value: 16},
 			&cli.IntFlag{Name: "steps", Usage: "steps of the heun predictor (churn 40, the model card's posterior setting)", Value: demo.DefaultSteps},

@@ -24,7 +24,7 @@ var exampleLens []byte
 
 // Options configure a demo run.
 type Options struct {
-	Out      string    // output directory (created)
+	Out      string    // output directory (created; the demo's files in it are replaced)
 	OOD      bool      // run the out-of-distribution figure (the paper's figure 2) instead
 	Samples  int       // posterior samples for figure 1 (default 16)
 	Steps    int       // heun steps (0: DefaultSteps)
@@ -138,7 +138,7 @@ func Run(ctx context.Context, o Options) ([]string, error) {
 	err = infer.Run(ctx, infer.RunOptions{
 		Lens: lensPath, Obs: obsPath, Out: postPath, Prior: o.Prior, Model: model, Likelihood: "full",
 		Predictor: "heun", Churn: churn, Steps: o.Steps, Samples: o.Samples, Batch: o.Samples,
-		Seed: o.Seed, Shard: 1, Shards: 1, Software: o.Software, Log: o.Log,
+		Seed: o.Seed, Shard: 1, Shards: 1, Force: true, Software: o.Software, Log: o.Log,
 	})
 	if err != nil {
 		return nil, err

@@ -21,6 +21,11 @@ func TestDemo(t *testing.T) {
 	if len(files) != 6 {
 		t.Fatalf("wrote %v", files)
 	}
+	// A second demo into the same folder replaces the first one's files (the lens and the
+	// observation were always rewritten; the posterior was refused as another run's).
+	if _, err := Run(context.Background(), Options{Out: dir, Samples: 2, Steps: 20, Seed: 2, Prior: DefaultPrior}); err != nil {
+		t.Fatalf("second run into the same folder: %v", err)
+	}
 	for _, f := range files {
 		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", f, err)

@@ -60,7 +60,7 @@ func runOOD(ctx context.Context, o Options, lensPath string) ([]string, error) {
 		pp := filepath.Join(o.Out, fmt.Sprintf("posterior-ood-%d.fits", k))
 		err = infer.Run(ctx, infer.RunOptions{Lens: lp, Obs: op, Out: pp, Prior: o.Prior, Model: model, Likelihood: "full",
 			Predictor: "heun", Churn: churn, Steps: o.Steps, Samples: 1, Batch: 1, Seed: o.Seed,
-			Shard: 1, Shards: 1, Software: o.Software, Log: o.Log})
+			Shard: 1, Shards: 1, Force: true, Software: o.Software, Log: o.Log})
 		if err != nil {
 			return nil, err
 		}
