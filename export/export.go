@@ -142,6 +142,9 @@ func Build(ck *train.Checkpoint, opt Options) (*onnxbuild.Builder, error) {
 	b.Metadata(MetaTraining, TrainingLine(ck, weights))
 	b.Metadata(MetaWeights, weights)
 	b.Metadata(MetaConfig, string(cfg))
+	if m := ck.HParams.SigmaTrainMax; m > 0 {
+		b.Metadata(MetaTrainedSigmaMax, formatFloat(m))
+	}
 	return b, nil
 }
 

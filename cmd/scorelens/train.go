@@ -32,6 +32,7 @@ func init() {
 			&cli.BoolFlag{Name: "augment", Usage: "random flips and right-angle rotations of the training images"},
 			&cli.Float64Flag{Name: "loss-weight", Usage: "β: errors of the mean level of each --loss-block tile (background, flux) cost 1+β times more in the DSM loss; the minimiser is unchanged (0: none)", DefaultText: "0"},
 			&cli.IntFlag{Name: "loss-block", Usage: "tile size in pixels of --loss-weight", DefaultText: "8"},
+			&cli.Float64Flag{Name: "train-sigma-max", Usage: "train only on noise levels σ ≤ this: a low-noise expert, to join to a model of the whole range with `scorelens combine` (0: the whole range)", DefaultText: "0"},
 			&cli.Int64Flag{Name: "steps", Usage: "stop after this many updates in all", DefaultText: "no limit"},
 			&cli.DurationFlag{Name: "max-time", Usage: "stop after this much wall time, e.g. 10m or 2h", DefaultText: "no limit"},
 			&cli.DurationFlag{Name: "ckpt-every", Value: train.DefaultCkptEvery, Usage: "periodic checkpoint interval"},
@@ -56,13 +57,20 @@ func init() {
 			if c.IsSet("loss-weight") && weight == 0 {
 				weight = -1
 			}
+			sigmaTrain := c.Float64("train-sigma-max")
+			if sigmaTrain < 0 {
+				return fmt.Errorf("train: --train-sigma-max must be ≥ 0, got %g", sigmaTrain)
+			}
+			if c.IsSet("train-sigma-max") && sigmaTrain == 0 {
+				sigmaTrain = -1
+			}
 			return train.Run(c.Context, train.Options{
 				Data: c.String("data"), Out: c.String("out"), Resume: c.Bool("resume"), InitFrom: c.String("init-from"),
 				OffsetHead: c.Bool("offset-head"), Preset: c.String("preset"), ConfigFile: c.String("config"),
 				SigmaMax: c.Float64("sigma-max"), SigmaMin: c.Float64("sigma-min"),
 				HParams: train.HParams{Batch: c.Int("batch"), LR: c.Float64("lr"), Warmup: warmup,
 					GradClip: clip, EMADecay: c.Float64("ema"), Seed: c.Uint64("seed"), Augment: c.Bool("augment"),
-					LossWeight: weight, LossBlock: c.Int("loss-block")},
+					LossWeight: weight, LossBlock: c.Int("loss-block"), SigmaTrainMax: sigmaTrain},
 				Steps: c.Int64("steps"), MaxTime: c.Duration("max-time"), CkptEvery: c.Duration("ckpt-every"),
 				Threads: c.Int("threads"), Quiet: c.Bool("quiet"), Version: version,
 			}, c.App.Writer)

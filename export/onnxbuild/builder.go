@@ -337,6 +337,9 @@ func (b *Builder) WriteFile(path string) error {
 	return writeAtomic(path, data)
 }
 
+// WriteBytes writes a serialised model to path atomically, as WriteFile does.
+func WriteBytes(path string, data []byte) error { return writeAtomic(path, data) }
+
 func writeAtomic(path string, data []byte) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {

@@ -444,3 +444,17 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(k)
 	return k
 }
+
+// ReadConventions reads the ONNX file at path and resolves its contract under opt, without
+// loading ONNX Runtime (export.Combine checks the models it joins with it).
+func ReadConventions(path string, opt Options) (Conventions, error) {
+	f, err := readModel(path)
+	if err != nil {
+		return Conventions{}, err
+	}
+	c, err := f.resolve(opt)
+	if err != nil {
+		return c, fmt.Errorf("model %s: %w", path, err)
+	}
+	return c, nil
+}

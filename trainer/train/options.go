@@ -30,6 +30,11 @@ type HParams struct {
 	// same for every β ≥ 0 (0: the plain loss; in Options, −1 for explicitly none).
 	LossWeight float64 `json:"loss_weight,omitempty"`
 	LossBlock  int     `json:"loss_block,omitempty"` // pixels; default 8 with a LossWeight
+	// SigmaTrainMax restricts training to noise levels σ(t) ≤ SigmaTrainMax (t ~ U(TimeEps,
+	// t(SigmaTrainMax))): a low-noise expert, which spends every step where the network has
+	// to learn fine structure, and which export.Combine joins to a model of the whole range
+	// (0: the whole range up to σmax; in Options, −1 for explicitly the whole range).
+	SigmaTrainMax float64 `json:"sigma_train_max,omitempty"`
 }
 
 // DefaultLossBlock is the tile size of a loss weighting given without one.
@@ -67,6 +72,8 @@ func (h HParams) Validate() error {
 		return fmt.Errorf("loss weight must be ≥ 0, got %g", h.LossWeight)
 	case h.LossWeight > 0 && h.LossBlock < 1:
 		return fmt.Errorf("loss block must be at least 1 pixel, got %d", h.LossBlock)
+	case !(h.SigmaTrainMax >= 0) || bad(h.SigmaTrainMax):
+		return fmt.Errorf("training σ limit must be ≥ 0, got %g", h.SigmaTrainMax)
 	}
 	return nil
 }
@@ -158,6 +165,12 @@ func mergeHParams(h, d HParams) HParams {
 		h.LossWeight = 0
 	}
 	switch {
+	case h.SigmaTrainMax == 0:
+		h.SigmaTrainMax = d.SigmaTrainMax
+	case h.SigmaTrainMax < 0: // explicitly the whole range
+		h.SigmaTrainMax = 0
+	}
+	switch {
 	case h.LossWeight == 0:
 		h.LossBlock = 0
 	case h.LossBlock == 0 && d.LossBlock > 0:
@@ -181,6 +194,7 @@ func conflicts(given, saved HParams) error {
 		{"grad clip", none(given.GradClip), saved.GradClip}, {"ema decay", given.EMADecay, saved.EMADecay},
 		{"time eps", given.TimeEps, saved.TimeEps}, {"seed", float64(given.Seed), float64(saved.Seed)},
 		{"loss weight", none(given.LossWeight), saved.LossWeight}, {"loss block", float64(given.LossBlock), float64(saved.LossBlock)},
+		{"training σ limit", none(given.SigmaTrainMax), saved.SigmaTrainMax},
 	} {
 		if x.g != 0 && !math.IsNaN(x.g) && x.g != x.s {
 			return fmt.Errorf("%s %g differs from the checkpoint's %g (a resumed run keeps its hyper-parameters)", x.name, x.g, x.s)

@@ -52,6 +52,7 @@ type run struct {
 	order        *order
 	aug          []float32
 
+	tMax    float64 // t ~ U(TimeEps, tMax): 1, or t(SigmaTrainMax) for a low-noise expert
 	step    int64
 	elapsed float64 // seconds of training before this invocation
 	lossEMA float64
@@ -212,6 +213,9 @@ func setup(o Options, w io.Writer) (*run, error) {
 	if r.g, err = ncsnpp.Build(cfg); err != nil {
 		return nil, fmt.Errorf("could not build the network: %w", err)
 	}
+	if r.tMax, err = timeMax(r.hp, cfg); err != nil {
+		return nil, err
+	}
 	r.info = RunInfo{Model: cfg, ConfigSHA256: ConfigHash(cfg), Training: r.hp, Dataset: set.id,
 		SigmaMaxRule: rule, Params: r.g.NumParams(), Software: o.Version, InitFrom: init}
 	var netOpts []net.Option
@@ -264,6 +268,19 @@ func setup(o Options, w io.Writer) (*run, error) {
 		}
 	}
 	return r, nil
+}
+
+// timeMax is the largest diffusion time a run trains on: 1, or t(SigmaTrainMax) of the VE
+// SDE σ(t) = σmin·(σmax/σmin)^t.
+func timeMax(hp HParams, cfg ncsnpp.Config) (float64, error) {
+	if hp.SigmaTrainMax == 0 {
+		return 1, nil
+	}
+	lo := cfg.SigmaMin * math.Pow(cfg.SigmaMax/cfg.SigmaMin, hp.TimeEps)
+	if !(hp.SigmaTrainMax > lo && hp.SigmaTrainMax < cfg.SigmaMax) {
+		return 0, fmt.Errorf("training σ limit %g lies outside the run's noise range (%.3g, %.3g)", hp.SigmaTrainMax, lo, cfg.SigmaMax)
+	}
+	return math.Log(hp.SigmaTrainMax/cfg.SigmaMin) / math.Log(cfg.SigmaMax/cfg.SigmaMin), nil
 }
 
 // startRunFolder creates the folder of a new run and its loss log.
@@ -378,7 +395,7 @@ func (r *run) fillBatch() {
 			dihedral(r.aug, img, r.set.n, r.rng.IntN(8))
 			img = r.aug
 		}
-		tb := float32(r.hp.TimeEps + (1-r.hp.TimeEps)*r.rng.Float64())
+		tb := float32(r.hp.TimeEps + (r.tMax-r.hp.TimeEps)*r.rng.Float64())
 		t[b] = tb
 		sigma := cfg.SigmaMin * math.Pow(cfg.SigmaMax/cfg.SigmaMin, float64(tb))
 		xb, zb := x[b*d:(b+1)*d], z[b*d:(b+1)*d]

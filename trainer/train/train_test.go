@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -517,5 +518,63 @@ func TestLossWeight(t *testing.T) {
 	bad.HParams.LossWeight, bad.HParams.LossBlock = 1, 5
 	if err := Run(context.Background(), bad, io.Discard); err == nil || !strings.Contains(err.Error(), "does not tile") {
 		t.Errorf("block 5 on 16×16 images: %v", err)
+	}
+}
+
+// A low-noise expert (SigmaTrainMax) draws every training time at or below t(SigmaTrainMax)
+// and records the limit; a resumed run keeps it, and a limit outside the range is refused.
+func TestSigmaTrainMax(t *testing.T) {
+	dir := t.TempDir()
+	data := writeSet(t, dir, 6, 16, 2)
+	o := tinyOptions(data, filepath.Join(dir, "expert"))
+	o.SigmaMax = 20
+	o.HParams.SigmaTrainMax = 0.2
+	o.HParams.Batch = 64
+	r, err := setup(o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := r.g.Config
+	tMax := math.Log(0.2/cfg.SigmaMin) / math.Log(cfg.SigmaMax/cfg.SigmaMin) // tiny: σmin 0.01, so ln 20 / ln 2000 ≈ 0.394
+	if math.Abs(r.tMax-tMax) > 1e-12 {
+		t.Fatalf("tMax %g, want %g", r.tMax, tMax)
+	}
+	top := 0.0
+	for k := 0; k < 4; k++ {
+		r.fillBatch()
+		for _, tb := range r.net.T.Data().([]float32) {
+			if float64(tb) > tMax*(1+1e-6) || tb <= 0 {
+				t.Fatalf("training time %g outside (0, %g]", tb, tMax)
+			}
+			top = math.Max(top, float64(tb))
+		}
+	}
+	// 256 uniform draws: the largest lies within 2% of the top with probability 1 − 0.98²⁵⁶.
+	if top < 0.98*tMax {
+		t.Errorf("largest of 256 training times %g: the draws do not reach t(σ) = %g", top, tMax)
+	}
+
+	o.Steps = 2
+	o.HParams.Batch = 4
+	if err := Run(context.Background(), o, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := LoadCheckpoint(filepath.Join(o.Out, CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.HParams.SigmaTrainMax != 0.2 {
+		t.Errorf("recorded limit %g, want 0.2", ck.HParams.SigmaTrainMax)
+	}
+	o.Resume, o.Steps, o.HParams = true, 3, HParams{SigmaTrainMax: 0.5}
+	if err := Run(context.Background(), o, io.Discard); err == nil || !strings.Contains(err.Error(), "training σ limit 0.5 differs") {
+		t.Errorf("resume with another limit: %v", err)
+	}
+	for _, bad := range []float64{0.005, 25} {
+		b := tinyOptions(data, filepath.Join(dir, fmt.Sprint("bad", bad)))
+		b.SigmaMax, b.HParams.SigmaTrainMax = 20, bad
+		if err := Run(context.Background(), b, io.Discard); err == nil || !strings.Contains(err.Error(), "outside the run's noise range") {
+			t.Errorf("limit %g: %v", bad, err)
+		}
 	}
 }

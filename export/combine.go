@@ -1,0 +1,399 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+
+	"google.golang.org/protobuf/proto"
+
+	"scorelens/export/onnxbuild"
+	"scorelens/export/onnxpb"
+	"scorelens/infer/ort"
+)
+
+// Metadata of a combined model (Combine) and of an expert's export.
+const (
+	// MetaSwitchSigma is the noise level, in model units, below which a combined model
+	// runs its expert.
+	MetaSwitchSigma = "scorelens.switch_sigma"
+	// MetaTrainedSigmaMax is the largest noise level, in model units, that a low-noise
+	// expert was trained on (train --train-sigma-max); its scores above it are untrained.
+	MetaTrainedSigmaMax = "scorelens.trained_sigma_max"
+)
+
+// CombineOptions configure Combine.
+type CombineOptions struct {
+	// SwitchSigma is the noise level (model units) below which the expert's score is used.
+	SwitchSigma float64
+	// Version is written as the model's producer_version.
+	Version string
+	// Library is the ONNX Runtime library for the check of the written model ("": found as
+	// for sampling; when none loads, the check is skipped and Combine says so).
+	Library string
+}
+
+// Combine joins two score models of the contract (SPEC §6) into one, as the expert
+// denoisers of Balaji et al. 2022 (eDiff-I): the expert's score where σ(t) < SwitchSigma
+// and the base model's elsewhere. Both must be models of the same images and VE SDE (same
+// shape, σ range and data scale) with the contract's t input and score output; the expert
+// is typically trained on the low-noise end only (train --train-sigma-max), where the
+// fine structure of a galaxy is decided, and the base on the whole range.
+//
+// The graph is an ONNX If on the batch's times: a batch whose times all lie on one side
+// runs one network (the sampler's batches share one t), a batch that straddles the switch
+// runs both and picks per image with Where. The two models' weights are stored once.
+//
+// When the ONNX Runtime library loads, the written model is checked against its two parts
+// on one random image at a time below and one above the switch; the returned string says
+// how it was checked.
+func Combine(base, expert, out string, opt CombineOptions) (string, error) {
+	if out == "" {
+		return "", fmt.Errorf("no output file given")
+	}
+	cb, err := ort.ReadConventions(base, ort.Options{})
+	if err != nil {
+		return "", fmt.Errorf("base model: %w", err)
+	}
+	ce, err := ort.ReadConventions(expert, ort.Options{})
+	if err != nil {
+		return "", fmt.Errorf("expert model: %w", err)
+	}
+	for _, m := range []struct {
+		what string
+		c    ort.Conventions
+	}{{"base", cb}, {"expert", ce}} {
+		c := m.c
+		if c.TimeInput != ort.TimeT || c.Output != ort.OutputScore || c.InputName != InputX || c.TimeName != InputT || c.OutputName != OutputScore {
+			return "", fmt.Errorf("%s model does not follow the contract (inputs x and t in [0, 1], output score): it takes %s as time and returns %s", m.what, c.TimeInput, c.Output)
+		}
+		if c.Origin["sigma"] != "metadata" {
+			return "", fmt.Errorf("%s model carries no σ range (%s, %s)", m.what, MetaSigmaMin, MetaSigmaMax)
+		}
+	}
+	if cb.Channels != ce.Channels || cb.Height != ce.Height || cb.Width != ce.Width {
+		return "", fmt.Errorf("base model takes %d×%d×%d images, expert %d×%d×%d", cb.Channels, cb.Height, cb.Width, ce.Channels, ce.Height, ce.Width)
+	}
+	if cb.NetSigmaMin != ce.NetSigmaMin || cb.NetSigmaMax != ce.NetSigmaMax {
+		return "", fmt.Errorf("base model's σ range [%g, %g] differs from the expert's [%g, %g]: their times would mean different noise levels",
+			cb.NetSigmaMin, cb.NetSigmaMax, ce.NetSigmaMin, ce.NetSigmaMax)
+	}
+	if cb.DataScale != ce.DataScale {
+		return "", fmt.Errorf("base model's data scale %g differs from the expert's %g", cb.DataScale, ce.DataScale)
+	}
+	s := opt.SwitchSigma
+	if !(s > cb.NetSigmaMin && s < cb.NetSigmaMax) {
+		return "", fmt.Errorf("switch σ %g lies outside the models' range (%g, %g)", s, cb.NetSigmaMin, cb.NetSigmaMax)
+	}
+	mb, err := readProto(base)
+	if err != nil {
+		return "", err
+	}
+	me, err := readProto(expert)
+	if err != nil {
+		return "", err
+	}
+	if v, ok := metaOf(me)[MetaTrainedSigmaMax]; ok {
+		if tmax, err := strconv.ParseFloat(v, 64); err == nil && s > tmax {
+			return "", fmt.Errorf("switch σ %g is above the %g that the expert was trained up to", s, tmax)
+		}
+	}
+	if v, ok := metaOf(mb)[MetaTrainedSigmaMax]; ok {
+		return "", fmt.Errorf("base model was trained on σ ≤ %s only; the base must cover the whole range", v)
+	}
+	tSwitch := math.Log(s/cb.NetSigmaMin) / math.Log(cb.NetSigmaMax/cb.NetSigmaMin)
+	m, err := joinModels(mb, me, float32(tSwitch), s, cb, opt.Version)
+	if err != nil {
+		return "", err
+	}
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("could not serialise the combined model: %w", err)
+	}
+	// Written beside out and renamed onto it only once checked, so that a model that
+	// fails the check never replaces a file already there.
+	tmp := out + ".combine-tmp"
+	if err := onnxbuild.WriteBytes(tmp, data); err != nil {
+		return "", err
+	}
+	how, err := checkCombined(base, expert, tmp, float32(tSwitch), opt.Library)
+	if err == nil {
+		err = os.Rename(tmp, out)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return how, nil
+}
+
+func readProto(path string) (*onnxpb.ModelProto, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("could not read model: %w", err)
+	}
+	var m onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s is not an ONNX model: %v", path, err)
+	}
+	return &m, nil
+}
+
+func metaOf(m *onnxpb.ModelProto) map[string]string {
+	meta := map[string]string{}
+	for _, p := range m.GetMetadataProps() {
+		meta[p.GetKey()] = p.GetValue()
+	}
+	return meta
+}
+
+// joinModels builds the combined model: the two models' initialisers in the outer graph
+// (prefixed base/ and expert/), and their nodes inside the branches of If nodes.
+func joinModels(mb, me *onnxpb.ModelProto, tSwitch float32, switchSigma float64, c ort.Conventions, version string) (*onnxpb.ModelProto, error) {
+	opsets := map[string]int64{}
+	for i, m := range []*onnxpb.ModelProto{mb, me} {
+		for _, o := range m.GetOpsetImport() {
+			d, v := o.GetDomain(), o.GetVersion()
+			if d == "ai.onnx" {
+				d = ""
+			}
+			if w, ok := opsets[d]; ok && w != v {
+				return nil, fmt.Errorf("base and expert import opset %d and %d of domain %q: operators may differ between them", w, v, d)
+			}
+			if i == 0 || opsets[d] == 0 {
+				opsets[d] = v
+			}
+		}
+	}
+	if opsets[""] < 11 {
+		return nil, fmt.Errorf("the models use opset %d; combining needs at least 11", opsets[""])
+	}
+	parts := []struct {
+		m      *onnxpb.ModelProto
+		prefix string
+	}{{mb, "base/"}, {me, "expert/"}}
+	g := &onnxpb.GraphProto{Name: proto.String("combined")}
+	for _, p := range parts {
+		for _, n := range p.m.GetGraph().GetNode() {
+			for _, a := range n.GetAttribute() {
+				if a.G != nil || len(a.Graphs) > 0 {
+					return nil, fmt.Errorf("%smodel holds control flow (%s node %q); only plain graphs can be combined", p.prefix[:len(p.prefix)-1]+" ", n.GetOpType(), n.GetName())
+				}
+			}
+		}
+		if len(p.m.GetGraph().GetSparseInitializer()) > 0 {
+			return nil, fmt.Errorf("%s model holds sparse initialisers, which combining does not support", p.prefix[:len(p.prefix)-1])
+		}
+		for _, t := range p.m.GetGraph().GetInitializer() {
+			t2 := proto.Clone(t).(*onnxpb.TensorProto)
+			t2.Name = proto.String(p.prefix + t.GetName())
+			g.Initializer = append(g.Initializer, t2)
+		}
+	}
+	f32 := int32(onnxpb.TensorProto_FLOAT)
+	dims := []int64{int64(c.Channels), int64(c.Height), int64(c.Width)}
+	scoreType := func(name string) *onnxpb.ValueInfoProto {
+		sh := []*onnxpb.TensorShapeProto_Dimension{{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: BatchAxis}}}
+		for _, d := range dims {
+			sh = append(sh, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}})
+		}
+		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+			TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(f32), Shape: &onnxpb.TensorShapeProto{Dim: sh}}}}}
+	}
+	g.Input = []*onnxpb.ValueInfoProto{
+		inputType(InputX, f32, append([]int64{-1}, dims...)),
+		inputType(InputT, f32, []int64{-1}),
+	}
+	g.Output = []*onnxpb.ValueInfoProto{scoreType(OutputScore)}
+
+	// network copies one model's nodes with value names under prefix (x and t stay the
+	// outer graph's, initialisers are the outer graph's) and returns its score's name.
+	network := func(m *onnxpb.ModelProto, initPrefix, prefix string) ([]*onnxpb.NodeProto, string) {
+		inits := map[string]bool{}
+		for _, t := range m.GetGraph().GetInitializer() {
+			inits[t.GetName()] = true
+		}
+		rename := func(n string) string {
+			switch {
+			case n == "" || n == InputX || n == InputT:
+				return n
+			case inits[n]:
+				return initPrefix + n
+			}
+			return prefix + n
+		}
+		var nodes []*onnxpb.NodeProto
+		for _, n := range m.GetGraph().GetNode() {
+			n2 := proto.Clone(n).(*onnxpb.NodeProto)
+			for i, v := range n2.Input {
+				n2.Input[i] = rename(v)
+			}
+			for i, v := range n2.Output {
+				n2.Output[i] = rename(v)
+			}
+			if n2.Name != nil {
+				n2.Name = proto.String(prefix + n2.GetName())
+			}
+			nodes = append(nodes, n2)
+		}
+		return nodes, rename(OutputScore)
+	}
+	node := func(op string, in, out []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
+		return &onnxpb.NodeProto{OpType: proto.String(op), Input: in, Output: out, Attribute: attrs}
+	}
+	branch := func(name string, nodes []*onnxpb.NodeProto, out string) *onnxpb.GraphProto {
+		nodes = append(nodes, node("Identity", []string{out}, []string{name + "/out"}))
+		return &onnxpb.GraphProto{Name: proto.String(name), Node: nodes, Output: []*onnxpb.ValueInfoProto{scoreType(name + "/out")}}
+	}
+	graphAttr := func(name string, sub *onnxpb.GraphProto) *onnxpb.AttributeProto {
+		return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: sub}
+	}
+
+	onlyExpert, eOut := network(me, "expert/", "low/")
+	onlyBase, bOut := network(mb, "base/", "high/")
+	mixed, meOut := network(me, "expert/", "mixed/expert/")
+	mixedBase, mbOut := network(mb, "base/", "mixed/base/")
+	mixed = append(mixed, mixedBase...)
+	mixed = append(mixed,
+		node("Less", []string{InputT, "switch_t"}, []string{"mixed/low"}),
+		node("Reshape", []string{"mixed/low", "mask_shape"}, []string{"mixed/mask"}),
+		node("Where", []string{"mixed/mask", meOut, mbOut}, []string{"mixed/where"}))
+
+	g.Initializer = append(g.Initializer,
+		&onnxpb.TensorProto{Name: proto.String("switch_t"), DataType: proto.Int32(f32), FloatData: []float32{tSwitch}},
+		&onnxpb.TensorProto{Name: proto.String("mask_shape"), DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)), Dims: []int64{4}, Int64Data: []int64{-1, 1, 1, 1}})
+	g.Node = append(g.Node,
+		node("ReduceMax", []string{InputT}, []string{"t_max"}, &onnxpb.AttributeProto{Name: proto.String("keepdims"), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(0)}),
+		node("ReduceMin", []string{InputT}, []string{"t_min"}, &onnxpb.AttributeProto{Name: proto.String("keepdims"), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(0)}),
+		node("Less", []string{"t_max", "switch_t"}, []string{"all_low"}),
+		node("Less", []string{"t_min", "switch_t"}, []string{"any_low"}),
+		node("If", []string{"all_low"}, []string{OutputScore},
+			graphAttr("then_branch", branch("low", onlyExpert, eOut)),
+			graphAttr("else_branch", &onnxpb.GraphProto{
+				Name: proto.String("not_low"),
+				Node: []*onnxpb.NodeProto{node("If", []string{"any_low"}, []string{"not_low/score"},
+					graphAttr("then_branch", branch("mixed", mixed, "mixed/where")),
+					graphAttr("else_branch", branch("high", onlyBase, bOut)))},
+				Output: []*onnxpb.ValueInfoProto{scoreType("not_low/score")},
+			})),
+	)
+
+	var imports []*onnxpb.OperatorSetIdProto
+	for _, d := range slices.Sorted(maps.Keys(opsets)) {
+		imports = append(imports, &onnxpb.OperatorSetIdProto{Domain: proto.String(d), Version: proto.Int64(opsets[d])})
+	}
+	ir := mb.GetIrVersion()
+	if v := me.GetIrVersion(); v > ir {
+		ir = v
+	}
+	mbMeta, meMeta := metaOf(mb), metaOf(me)
+	meta := map[string]string{}
+	for _, k := range []string{MetaSDE, MetaSigmaMin, MetaSigmaMax, MetaChannels, MetaHeight, MetaWidth, MetaDataScale} {
+		if v, ok := mbMeta[k]; ok {
+			meta[k] = v
+		}
+	}
+	meta[MetaSwitchSigma] = formatFloat(switchSigma)
+	meta[MetaTraining] = fmt.Sprintf("combined: expert below σ = %s: %s | base: %s", formatFloat(switchSigma), meMeta[MetaTraining], mbMeta[MetaTraining])
+	meta[MetaWeights] = mbMeta[MetaWeights]
+	var props []*onnxpb.StringStringEntryProto
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
+		props = append(props, &onnxpb.StringStringEntryProto{Key: proto.String(k), Value: proto.String(meta[k])})
+	}
+	return &onnxpb.ModelProto{
+		IrVersion:       proto.Int64(ir),
+		OpsetImport:     imports,
+		ProducerName:    proto.String(onnxbuild.Producer),
+		ProducerVersion: proto.String(version),
+		MetadataProps:   props,
+		Graph:           g,
+	}, nil
+}
+
+func inputType(name string, elem int32, dims []int64) *onnxpb.ValueInfoProto {
+	var sh []*onnxpb.TensorShapeProto_Dimension
+	for _, d := range dims {
+		if d < 0 {
+			sh = append(sh, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: BatchAxis}})
+			continue
+		}
+		sh = append(sh, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}})
+	}
+	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+		TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(elem), Shape: &onnxpb.TensorShapeProto{Dim: sh}}}}}
+}
+
+// checkCombined compares the combined model with its parts on one random image at a time
+// below the switch, one above, and a batch of the two.
+func checkCombined(base, expert, out string, tSwitch float32, lib string) (string, error) {
+	if _, _, err := ort.Init(lib); err != nil {
+		return "not checked against its parts: " + err.Error(), nil
+	}
+	open := func(p string) (*ort.Model, error) { return ort.Open(p, ort.Options{Threads: 1, Library: lib}) }
+	mc, err := open(out)
+	if err != nil {
+		return "", fmt.Errorf("the combined model %s does not load: %w", out, err)
+	}
+	defer mc.Close()
+	mb, err := open(base)
+	if err != nil {
+		return "", err
+	}
+	defer mb.Close()
+	me, err := open(expert)
+	if err != nil {
+		return "", err
+	}
+	defer me.Close()
+	ch, h, w := mc.Shape()
+	n := ch * h * w
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 2*n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64() * 0.1)
+	}
+	tLow, tHigh := tSwitch/2, (1+tSwitch)/2
+	ctx := context.Background()
+	want := make([]float32, 2*n)
+	if err := me.Score(ctx, want[:n], x[:n], []float32{tLow}); err != nil {
+		return "", err
+	}
+	if err := mb.Score(ctx, want[n:], x[n:], []float32{tHigh}); err != nil {
+		return "", err
+	}
+	got := make([]float32, 2*n)
+	if err := mc.Score(ctx, got[:n], x[:n], []float32{tLow}); err != nil {
+		return "", err
+	}
+	if err := mc.Score(ctx, got[n:], x[n:], []float32{tHigh}); err != nil {
+		return "", err
+	}
+	mixed := make([]float32, 2*n)
+	if err := mc.Score(ctx, mixed, x, []float32{tLow, tHigh}); err != nil {
+		return "", err
+	}
+	// The same runtime runs the same nodes, inside If or not; only graph optimisations
+	// that fuse or reorder sums can differ, at float32 rounding: the rms difference of
+	// each image's score must stay below 1e-5 of the score's rms.
+	worst := 0.0
+	for _, g := range [][]float32{got, mixed} {
+		for k := 0; k < 2; k++ {
+			var d2, w2 float64
+			for i := k * n; i < (k+1)*n; i++ {
+				d := float64(g[i] - want[i])
+				d2 += d * d
+				w2 += float64(want[i]) * float64(want[i])
+			}
+			worst = math.Max(worst, math.Sqrt(d2/w2))
+		}
+	}
+	if !(worst <= 1e-5) {
+		return "", fmt.Errorf("the combined model differs from its parts by %.3g of the score (rms)", worst)
+	}
+	return fmt.Sprintf("checked against its parts below and above the switch (single and mixed batch): rms difference %.2g of the score", worst), nil
+}

@@ -1,0 +1,163 @@
+package export
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"scorelens/trainer/train"
+)
+
+// exportTiny writes a tiny model (its own weights from seed) and returns its path.
+func exportTiny(t *testing.T, dir string, seed uint64) string {
+	t.Helper()
+	run := filepath.Join(dir, "run")
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testCheckpoint(t, "tiny", run, seed)
+	out := filepath.Join(dir, "model.onnx")
+	if err := Export(run, out, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestCombine checks the combined model against its two parts run alone: below the
+// switch it is the expert, above it the base, and in a batch that straddles the switch
+// each image gets its own side's score. Tolerance: the parts and the combination run the
+// same nodes in the same runtime; 1e-5 of each image's largest score allows for graph
+// optimisations that fuse operations differently inside an If.
+func TestCombine(t *testing.T) {
+	needRuntime(t)
+	dir := t.TempDir()
+	base := exportTiny(t, filepath.Join(dir, "base"), 1)
+	expert := exportTiny(t, filepath.Join(dir, "expert"), 2)
+	out := filepath.Join(dir, "combined.onnx")
+	const switchSigma = 0.5 // tiny preset: σ ∈ [0.01, 20]; t(0.5) = ln 50 / ln 2000 ≈ 0.515
+	how, err := Combine(base, expert, out, CombineOptions{SwitchSigma: switchSigma})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(how, "checked against its parts") {
+		t.Errorf("the combined model was not checked: %s", how)
+	}
+	g, _, _ := testCheckpoint(t, "tiny", t.TempDir(), 3) // the description, for test images
+	ts := []float32{0.05, 0.5, 0.53, 0.95}
+	x := noisyImages(g, ts, rand.New(rand.NewPCG(4, 5)))
+	n := len(x) / len(ts)
+	got := ortScore(t, out, x, ts)
+	wantBase, wantExpert := ortScore(t, base, x, ts), ortScore(t, expert, x, ts)
+	for i, tt := range ts {
+		want, other := wantBase, wantExpert
+		if tt < 0.515 {
+			want, other = wantExpert, wantBase
+		}
+		sl := func(v []float32) []float32 { return v[i*n : (i+1)*n] }
+		if e := relErr(sl(got), sl(want), 1); e > 1e-5 {
+			t.Errorf("t = %g: combined differs from the model it should run by %.3g", tt, e)
+		}
+		if e := relErr(sl(got), sl(other), 1); e < 1e-2 {
+			t.Errorf("t = %g: combined is as close to the other model (%.3g): the parts are not told apart", tt, e)
+		}
+	}
+
+	// The metadata: the contract's keys of the base, the switch, both trainings.
+	m, err := readProto(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := metaOf(m)
+	for _, k := range []string{MetaSDE, MetaSigmaMin, MetaSigmaMax, MetaChannels, MetaHeight, MetaWidth, MetaDataScale} {
+		if meta[k] == "" {
+			t.Errorf("combined model lacks metadata %s", k)
+		}
+	}
+	if meta[MetaSwitchSigma] != "0.5" || !strings.Contains(meta[MetaTraining], "expert below σ = 0.5") {
+		t.Errorf("switch metadata %q, training %q", meta[MetaSwitchSigma], meta[MetaTraining])
+	}
+}
+
+func TestCombineRefuses(t *testing.T) {
+	needRuntime(t)
+	dir := t.TempDir()
+	base := exportTiny(t, filepath.Join(dir, "base"), 1)
+
+	// An expert trained on σ ≤ 0.3 (its export says so).
+	run := filepath.Join(dir, "expert", "run")
+	os.MkdirAll(run, 0o755)
+	testCheckpoint(t, "tiny", run, 2)
+	ck, err := train.LoadCheckpoint(filepath.Join(run, CheckpointName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.HParams.SigmaTrainMax = 0.3
+	if err := train.SaveCheckpoint(filepath.Join(run, CheckpointName), ck); err != nil {
+		t.Fatal(err)
+	}
+	expert := filepath.Join(dir, "expert.onnx")
+	if err := Export(run, expert, Options{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another σ range.
+	run2 := filepath.Join(dir, "other", "run")
+	os.MkdirAll(run2, 0o755)
+	testCheckpoint(t, "tiny", run2, 3)
+	ck2, err := train.LoadCheckpoint(filepath.Join(run2, CheckpointName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck2.Config.SigmaMax = 30
+	ck2.ConfigSHA256 = train.ConfigHash(ck2.Config)
+	if err := train.SaveCheckpoint(filepath.Join(run2, CheckpointName), ck2); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.onnx")
+	if err := Export(run2, other, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// A file that is not a model.
+	junk := filepath.Join(dir, "junk.onnx")
+	os.WriteFile(junk, []byte("not a model"), 0o644)
+
+	out := filepath.Join(dir, "out.onnx")
+	if err := os.WriteFile(out, []byte("earlier result"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, base, expert string
+		sigma              float64
+		want               string
+	}{
+		{"switch above the expert's training", base, expert, 0.5, "above the 0.3 that the expert was trained up to"},
+		{"switch outside the range", base, expert, 25, "outside the models' range"},
+		{"switch zero", base, expert, 0, "outside the models' range"},
+		{"expert as base", expert, base, 0.2, "the base must cover the whole range"},
+		{"σ ranges differ", base, other, 0.2, "differs from the expert's"},
+		{"not a model", base, junk, 0.2, "not an ONNX model"},
+		{"missing", filepath.Join(dir, "none.onnx"), expert, 0.2, "could not read model"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Combine(c.base, c.expert, out, CombineOptions{SwitchSigma: c.sigma})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+			if b, _ := os.ReadFile(out); string(b) != "earlier result" {
+				t.Errorf("a refused combination overwrote %s", out)
+			}
+		})
+	}
+	if _, err := Combine(base, expert, out, CombineOptions{SwitchSigma: 0.2}); err != nil {
+		t.Fatalf("a valid combination failed: %v", err)
+	}
+	m, err := readProto(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nodes := m.GetGraph().GetNode(); nodes[len(nodes)-1].GetOpType() != "If" {
+		t.Errorf("combined graph does not end with its If node")
+	}
+}
