@@ -24,7 +24,8 @@ const (
 	MetaSwitchSigma = "scorelens.switch_sigma"
 	// MetaTrainedSigmaMax is the largest noise level, in model units, that a low-noise
 	// expert was trained on (train --train-sigma-max); its scores above it are untrained.
-	MetaTrainedSigmaMax = "scorelens.trained_sigma_max"
+	// The sampler refuses such a model on its own.
+	MetaTrainedSigmaMax = ort.MetaTrainedSigmaMax
 )
 
 // CombineOptions configure Combine.
@@ -60,7 +61,7 @@ func Combine(base, expert, out string, opt CombineOptions) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("base model: %w", err)
 	}
-	ce, err := ort.ReadConventions(expert, ort.Options{})
+	ce, err := ort.ReadConventions(expert, ort.Options{Expert: true})
 	if err != nil {
 		return "", fmt.Errorf("expert model: %w", err)
 	}
@@ -102,9 +103,6 @@ func Combine(base, expert, out string, opt CombineOptions) (string, error) {
 		if tmax, err := strconv.ParseFloat(v, 64); err == nil && s > tmax {
 			return "", fmt.Errorf("switch σ %g is above the %g that the expert was trained up to", s, tmax)
 		}
-	}
-	if v, ok := metaOf(mb)[MetaTrainedSigmaMax]; ok {
-		return "", fmt.Errorf("base model was trained on σ ≤ %s only; the base must cover the whole range", v)
 	}
 	tSwitch := math.Log(s/cb.NetSigmaMin) / math.Log(cb.NetSigmaMax/cb.NetSigmaMin)
 	m, err := joinModels(mb, me, float32(tSwitch), s, cb, opt.Version)
@@ -334,7 +332,7 @@ func checkCombined(base, expert, out string, tSwitch float32, lib string) (strin
 	if _, _, err := ort.Init(lib); err != nil {
 		return "not checked against its parts: " + err.Error(), nil
 	}
-	open := func(p string) (*ort.Model, error) { return ort.Open(p, ort.Options{Threads: 1, Library: lib}) }
+	open := func(p string) (*ort.Model, error) { return ort.Open(p, ort.Options{Threads: 1, Library: lib, Expert: true}) }
 	mc, err := open(out)
 	if err != nil {
 		return "", fmt.Errorf("the combined model %s does not load: %w", out, err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"scorelens/infer/ort"
 	"scorelens/trainer/train"
 )
 
@@ -102,6 +103,11 @@ func TestCombineRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The sampler refuses the expert on its own.
+	if _, err := ort.Open(expert, ort.Options{}); err == nil || !strings.Contains(err.Error(), "low-noise expert, trained on σ ≤ 0.3 only") {
+		t.Errorf("sampler given the expert alone: %v", err)
+	}
+
 	// Another σ range.
 	run2 := filepath.Join(dir, "other", "run")
 	os.MkdirAll(run2, 0o755)
@@ -135,7 +141,7 @@ func TestCombineRefuses(t *testing.T) {
 		{"switch above the expert's training", base, expert, 0.5, "above the 0.3 that the expert was trained up to"},
 		{"switch outside the range", base, expert, 25, "outside the models' range"},
 		{"switch zero", base, expert, 0, "outside the models' range"},
-		{"expert as base", expert, base, 0.2, "the base must cover the whole range"},
+		{"expert as base", expert, base, 0.2, "model is a low-noise expert"},
 		{"σ ranges differ", base, other, 0.2, "differs from the expert's"},
 		{"not a model", base, junk, 0.2, "not an ONNX model"},
 		{"missing", filepath.Join(dir, "none.onnx"), expert, 0.2, "could not read model"},

@@ -77,7 +77,9 @@ func init() {
 }
 
 func denoisingLoss(c *cli.Context, path string, images [][]float64) ([]evaluate.DenoiseLevel, error) {
-	prior, m, err := ort.OpenPrior(path, 0, scoreModelOptions(c))
+	opt := scoreModelOptions(c)
+	opt.Expert = true // a low-noise expert is measured too (its levels above its training range are untrained)
+	prior, m, err := ort.OpenPrior(path, 0, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,11 @@ const (
 	MetaTraining  = "scorelens.training"
 	MetaTimeInput = "scorelens.time_input"
 	MetaOutput    = "scorelens.output"
+	// MetaTrainedSigmaMax marks a low-noise expert (train --train-sigma-max): the largest
+	// noise level, in model units, it was trained on. Its scores above are untrained, so
+	// the sampler refuses it on its own (Options.Expert), and scorelens combine joins it to a
+	// model of the whole range.
+	MetaTrainedSigmaMax = "scorelens.trained_sigma_max"
 )
 
 // Time-input conventions: what the network's time input receives.
@@ -431,6 +436,9 @@ func (f *modelFile) resolve(opt Options) (Conventions, error) {
 	c.NetSigmaMin, c.NetSigmaMax = c.SigmaMin/c.DataScale, c.SigmaMax/c.DataScale
 	if hasMin && hasMax {
 		c.NetSigmaMin, c.NetSigmaMax = mmin, mmax
+	}
+	if v, ok := f.meta[MetaTrainedSigmaMax]; ok && !opt.Expert {
+		return c, fmt.Errorf("model is a low-noise expert, trained on σ ≤ %s only (metadata %s): join it to a model of the whole range with scorelens combine", v, MetaTrainedSigmaMax)
 	}
 	return c, nil
 }

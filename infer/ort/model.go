@@ -44,6 +44,11 @@ type Options struct {
 	// ns×ns for a lens file); a model made for another size is refused. 0 skips the check
 	// (and leaves a size the graph keeps dynamic to the metadata).
 	Channels, Height, Width int
+
+	// Expert accepts a low-noise expert (metadata scorelens.trained_sigma_max) on its own,
+	// for measurements within its range (dsmloss, scorelens combine's check); the sampler
+	// refuses one.
+	Expert bool
 }
 
 // Model is an ONNX score model run by ONNX Runtime (SPEC §6). It implements
