@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -63,6 +64,20 @@ func TestCombine(t *testing.T) {
 		if e := relErr(sl(got), sl(other), 1); e < 1e-2 {
 			t.Errorf("t = %g: combined is as close to the other model (%.3g): the parts are not told apart", tt, e)
 		}
+	}
+
+	// inspect counts an If as its costliest branch: here the mixed batch, which runs both
+	// networks (plus a Less and a Where, under 0.1% of a network's FLOPs).
+	rc, err := ort.Inspect(context.Background(), out, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := ort.Inspect(context.Background(), base, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := 2 * rb.FLOPs; rc.FLOPs < sum || float64(rc.FLOPs) > 1.001*float64(sum) {
+		t.Errorf("combined model counted at %d FLOPs, its two networks %d", rc.FLOPs, sum)
 	}
 
 	// The metadata: the contract's keys of the base, the switch, both trainings.

@@ -104,10 +104,47 @@ func countFLOPs(g *onnxpb.GraphProto, c Conventions) (total int64, byOp map[stri
 		e.constant(t.GetName(), t)
 	}
 
-	for _, n := range g.GetNode() {
+	total, byOp, uncounted = e.count(g.GetNode())
+	return total, byOp, uncounted
+}
+
+// count counts the FLOPs of nodes in order. An If counts as its costliest branch (an
+// upper bound: scorelens combine's models run one network below their switch, another
+// above, and both only for a batch that straddles it).
+func (e *shapeEnv) count(nodes []*onnxpb.NodeProto) (total int64, byOp map[string]int64, uncounted map[string]int) {
+	byOp, uncounted = map[string]int64{}, map[string]int{}
+	for _, n := range nodes {
 		op := n.GetOpType()
 		if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
 			uncounted[n.GetDomain()+"."+op]++
+			continue
+		}
+		if op == "If" {
+			var best int64 = -1
+			var bestOps map[string]int64
+			var bestUn map[string]int
+			for _, a := range n.GetAttribute() {
+				if g := a.GetG(); g != nil {
+					t, b, u := e.count(g.GetNode())
+					if len(g.GetOutput()) > 0 && len(n.GetOutput()) > 0 {
+						e.shape[n.GetOutput()[0]] = e.shape[g.GetOutput()[0].GetName()]
+					}
+					if t > best {
+						best, bestOps, bestUn = t, b, u
+					}
+				}
+			}
+			if best < 0 {
+				uncounted[op]++
+				continue
+			}
+			total += best
+			for k, v := range bestOps {
+				byOp[k] += v
+			}
+			for k, v := range bestUn {
+				uncounted[k] += v
+			}
 			continue
 		}
 		f, ok := e.node(n)
