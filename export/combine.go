@@ -154,7 +154,7 @@ func metaOf(m *onnxpb.ModelProto) map[string]string {
 // (prefixed base/ and expert/), and their nodes inside the branches of If nodes.
 func joinModels(mb, me *onnxpb.ModelProto, tSwitch float32, switchSigma float64, c ort.Conventions, version string) (*onnxpb.ModelProto, error) {
 	opsets := map[string]int64{}
-	for i, m := range []*onnxpb.ModelProto{mb, me} {
+	for _, m := range []*onnxpb.ModelProto{mb, me} {
 		for _, o := range m.GetOpsetImport() {
 			d, v := o.GetDomain(), o.GetVersion()
 			if d == "ai.onnx" {
@@ -163,49 +163,42 @@ func joinModels(mb, me *onnxpb.ModelProto, tSwitch float32, switchSigma float64,
 			if w, ok := opsets[d]; ok && w != v {
 				return nil, fmt.Errorf("base and expert import opset %d and %d of domain %q: operators may differ between them", w, v, d)
 			}
-			if i == 0 || opsets[d] == 0 {
-				opsets[d] = v
-			}
+			opsets[d] = v
 		}
 	}
 	if opsets[""] < 11 {
 		return nil, fmt.Errorf("the models use opset %d; combining needs at least 11", opsets[""])
 	}
-	parts := []struct {
-		m      *onnxpb.ModelProto
-		prefix string
-	}{{mb, "base/"}, {me, "expert/"}}
 	g := &onnxpb.GraphProto{Name: proto.String("combined")}
-	for _, p := range parts {
+	for _, p := range []struct {
+		m          *onnxpb.ModelProto
+		what, init string
+	}{{mb, "base", "base/"}, {me, "expert", "expert/"}} {
 		for _, n := range p.m.GetGraph().GetNode() {
 			for _, a := range n.GetAttribute() {
 				if a.G != nil || len(a.Graphs) > 0 {
-					return nil, fmt.Errorf("%smodel holds control flow (%s node %q); only plain graphs can be combined", p.prefix[:len(p.prefix)-1]+" ", n.GetOpType(), n.GetName())
+					return nil, fmt.Errorf("%s model holds control flow (%s node %q); only plain graphs can be combined", p.what, n.GetOpType(), n.GetName())
 				}
 			}
 		}
 		if len(p.m.GetGraph().GetSparseInitializer()) > 0 {
-			return nil, fmt.Errorf("%s model holds sparse initialisers, which combining does not support", p.prefix[:len(p.prefix)-1])
+			return nil, fmt.Errorf("%s model holds sparse initialisers, which combining does not support", p.what)
 		}
 		for _, t := range p.m.GetGraph().GetInitializer() {
+			if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+				return nil, fmt.Errorf("%s model keeps its weights in external files, which combining does not support", p.what)
+			}
 			t2 := proto.Clone(t).(*onnxpb.TensorProto)
-			t2.Name = proto.String(p.prefix + t.GetName())
+			t2.Name = proto.String(p.init + t.GetName())
 			g.Initializer = append(g.Initializer, t2)
 		}
 	}
 	f32 := int32(onnxpb.TensorProto_FLOAT)
-	dims := []int64{int64(c.Channels), int64(c.Height), int64(c.Width)}
-	scoreType := func(name string) *onnxpb.ValueInfoProto {
-		sh := []*onnxpb.TensorShapeProto_Dimension{{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: BatchAxis}}}
-		for _, d := range dims {
-			sh = append(sh, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}})
-		}
-		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
-			TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(f32), Shape: &onnxpb.TensorShapeProto{Dim: sh}}}}}
-	}
+	image := []int64{-1, int64(c.Channels), int64(c.Height), int64(c.Width)}
+	scoreType := func(name string) *onnxpb.ValueInfoProto { return tensorType(name, f32, image) }
 	g.Input = []*onnxpb.ValueInfoProto{
-		inputType(InputX, f32, append([]int64{-1}, dims...)),
-		inputType(InputT, f32, []int64{-1}),
+		tensorType(InputX, f32, image),
+		tensorType(InputT, f32, []int64{-1}),
 	}
 	g.Output = []*onnxpb.ValueInfoProto{scoreType(OutputScore)}
 
@@ -313,7 +306,8 @@ func joinModels(mb, me *onnxpb.ModelProto, tSwitch float32, switchSigma float64,
 	}, nil
 }
 
-func inputType(name string, elem int32, dims []int64) *onnxpb.ValueInfoProto {
+// tensorType declares a tensor value; −1 marks the dynamic batch axis.
+func tensorType(name string, elem int32, dims []int64) *onnxpb.ValueInfoProto {
 	var sh []*onnxpb.TensorShapeProto_Dimension
 	for _, d := range dims {
 		if d < 0 {
@@ -332,7 +326,9 @@ func checkCombined(base, expert, out string, tSwitch float32, lib string) (strin
 	if _, _, err := ort.Init(lib); err != nil {
 		return "not checked against its parts: " + err.Error(), nil
 	}
-	open := func(p string) (*ort.Model, error) { return ort.Open(p, ort.Options{Threads: 1, Library: lib, Expert: true}) }
+	open := func(p string) (*ort.Model, error) {
+		return ort.Open(p, ort.Options{Threads: 1, Library: lib, Expert: true})
+	}
 	mc, err := open(out)
 	if err != nil {
 		return "", fmt.Errorf("the combined model %s does not load: %w", out, err)
