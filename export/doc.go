@@ -40,7 +40,11 @@
 //	soft_pool    Reshape a and x to [B, C, −1] → Softmax(a) over the pixels → ·x →
 //	             ReduceSum over the pixels (the trainer's softmax is in float64)
 //
-// The EMA weights are exported unless Options.Raw asks for the raw ones.
+// The EMA weights are exported unless Options.Raw asks for the raw ones. A checkpoint of a
+// low-noise expert (trained on σ ≤ σ* only) is exported with metadata
+// scorelens.trained_sigma_max = σ*, and Combine joins such an expert to a model of the whole
+// range: one ONNX model whose If node runs the expert below a switch σ and the base model
+// above, with both models' weights stored once.
 //
 // data_scale (physical = data_scale × model units): the trainer records the data set's
 // normalisation (DatasetID.Norm). With "none", or a cube without a NORM key, the images

@@ -22,6 +22,14 @@
 // Since every positive-definite weighting has the same minimiser, the true score, β only
 // shifts the network's effort towards those levels. The loss log shows the plain loss.
 //
+// Low-noise experts (HParams.SigmaTrainMax, `--train-sigma-max`): t ~ U(ε, t(σ*)) trains
+// the network only on noise levels σ ≤ σ*, so that every step goes where a galaxy's fine
+// structure (knots, arms, the steepness of its core) is decided, which a network of the
+// whole range learns last. Its scores above σ* are untrained: the export says so
+// (scorelens.trained_sigma_max), the sampler refuses it alone, and scorelens combine joins it
+// to a model of the whole range below a switch σ ≤ σ* (export.Combine; eDiff-I's expert
+// denoisers, Balaji et al. 2022).
+//
 // Noise scales: σmax is the largest Euclidean distance between two training images (the
 // paper's rule, §3, infer.SigmaMaxFromData) unless given; σmin defaults to 0.01, chosen
 // for 64×64 images normalised to a peak of about 1 (the noise then sits well below the
