@@ -102,6 +102,9 @@ type InitSource struct {
 	SHA256  string    `json:"sha256"`
 	Step    int64     `json:"step"`
 	Dataset DatasetID `json:"dataset"`
+	// Kind is InitKindModel for an exported ONNX model (its weights only), "" for a
+	// checkpoint.
+	Kind string `json:"kind,omitempty"`
 }
 
 // ConfigHash returns the hex SHA-256 of the JSON encoding of c with its preset name

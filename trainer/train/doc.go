@@ -48,6 +48,11 @@
 // lower learning rate for a last stretch of training or another data set. A fine-tuning run
 // that changes nothing repeats the source run's continuation bit for bit. Its checkpoints and
 // hparams.json name the source (init_from: path, SHA-256 of the file, step, data set).
+// The source may also be an ONNX model written by scorelens export (the shipped prior, or
+// one trained elsewhere with this trainer): its configuration comes from the metadata and
+// its exported (EMA) weights start both the weights and their EMA; it holds no optimiser
+// state, step count or random state, so the Adam moments start at zero, the steps and the
+// warm-up count from 0 and the seed starts the random source (init_from kind "onnx").
 //
 // A run folder holds checkpoint.ckpt (the latest checkpoint), hparams.json (RunInfo: the
 // model configuration, training hyper-parameters, data set identity and how σmax was

@@ -242,6 +242,11 @@ func setup(o Options, w io.Writer) (*run, error) {
 		if err := r.restore(ck); err != nil {
 			return nil, fmt.Errorf("checkpoint %q refused: %w", ckPath, err)
 		}
+		if init != nil && init.Kind == InitKindModel && !o.Resume {
+			// An exported model carries no random state: the run's seed starts one.
+			r.pcg = rand.NewPCG(r.hp.Seed, pcgStream)
+			r.rng = rand.New(r.pcg)
+		}
 		if o.Resume {
 			if err := trimLoss(filepath.Join(o.Out, LossFile), r.step); err != nil {
 				return nil, err
@@ -250,7 +255,7 @@ func setup(o Options, w io.Writer) (*run, error) {
 			return nil, err
 		}
 	} else {
-		r.pcg = rand.NewPCG(r.hp.Seed, 0x5c0e1e45)
+		r.pcg = rand.NewPCG(r.hp.Seed, pcgStream)
 		r.rng = rand.New(r.pcg)
 		r.net.SetParams(r.g.Init(r.rng))
 		r.ema = make([][]float32, len(r.g.Params))
@@ -300,16 +305,24 @@ func loadInitSource(path string) (*Checkpoint, *InitSource, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("could not read checkpoint: %w", err)
 	}
-	ck, err := decodeCheckpoint(b)
-	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint %q refused: %w", path, err)
+	kind := ""
+	var ck *Checkpoint
+	if len(b) >= len(magic) && string(b[:len(magic)]) == magic {
+		if ck, err = decodeCheckpoint(b); err != nil {
+			return nil, nil, fmt.Errorf("checkpoint %q refused: %w", path, err)
+		}
+	} else {
+		if ck, err = decodeModelInit(b); err != nil {
+			return nil, nil, fmt.Errorf("could not start from %q: %w", path, err)
+		}
+		kind = InitKindModel
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		abs = path
 	}
 	sum := sha256.Sum256(b)
-	return ck, &InitSource{Path: abs, SHA256: hex.EncodeToString(sum[:]), Step: ck.Step, Dataset: ck.Dataset}, nil
+	return ck, &InitSource{Path: abs, SHA256: hex.EncodeToString(sum[:]), Step: ck.Step, Dataset: ck.Dataset, Kind: kind}, nil
 }
 
 // addOffsetHead gives ck the offset head's tensors at their initial values (zero: the
