@@ -109,8 +109,8 @@ func countFLOPs(g *onnxpb.GraphProto, c Conventions) (total int64, byOp map[stri
 }
 
 // count counts the FLOPs of nodes in order. An If counts as its costliest branch (an
-// upper bound: scorelens combine's models run one network below their switch, another
-// above, and both only for a batch that straddles it).
+// upper bound: a model of scorelens combine counts as both its networks, which it runs
+// together only for a batch whose times straddle its switch).
 func (e *shapeEnv) count(nodes []*onnxpb.NodeProto) (total int64, byOp map[string]int64, uncounted map[string]int) {
 	byOp, uncounted = map[string]int64{}, map[string]int{}
 	for _, n := range nodes {
@@ -125,6 +125,9 @@ func (e *shapeEnv) count(nodes []*onnxpb.NodeProto) (total int64, byOp map[strin
 			var bestUn map[string]int
 			for _, a := range n.GetAttribute() {
 				if g := a.GetG(); g != nil {
+					for _, init := range g.GetInitializer() {
+						e.constant(init.GetName(), init)
+					}
 					t, b, u := e.count(g.GetNode())
 					if len(g.GetOutput()) > 0 && len(n.GetOutput()) > 0 {
 						e.shape[n.GetOutput()[0]] = e.shape[g.GetOutput()[0].GetName()]
