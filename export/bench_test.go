@@ -155,3 +155,47 @@ func BenchmarkPosteriorSmall(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCombinedScoreModel times the `small` network alone and joined to itself by
+// Combine (switch σ = 0.03), at batch 16 and a time on each side of the switch: a combined
+// model should cost what the network it runs costs (the If, Where and the other network's
+// zeros are negligible). Compare the ns/op of the three sub-benchmarks within one run.
+func BenchmarkCombinedScoreModel(b *testing.B) {
+	path := smallModel(b)
+	joined := filepath.Join(b.TempDir(), "joined.onnx")
+	if _, err := Combine(path, path, joined, CombineOptions{SwitchSigma: 0.03}); err != nil {
+		b.Fatal(err)
+	}
+	const batch = 16
+	for _, c := range []struct {
+		name, path string
+		t          float32
+	}{{"alone", path, 0.3}, {"joined/above", joined, 0.3}, {"joined/below", joined, 0.1}} {
+		b.Run(c.name, func(b *testing.B) {
+			m, err := ort.Open(c.path, ort.Options{Threads: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			x := make([]float32, batch*64*64)
+			for i := range x {
+				x[i] = float32(i%23) / 23
+			}
+			dst := make([]float32, len(x))
+			ts := make([]float32, batch)
+			for i := range ts {
+				ts[i] = c.t
+			}
+			ctx := context.Background()
+			if err := m.Score(ctx, dst, x, ts); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := m.Score(ctx, dst, x, ts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

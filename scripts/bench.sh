@@ -39,6 +39,14 @@ for B in 1 16; do
 done
 row "1024^2 float32 matmul, same run as the score model" "$(metric "$out" BenchmarkSmallScoreModel/B1 matmul-GFLOP/s)" "GFLOP/s"
 
+# --- a combined model (scorelens combine: small joined to itself at σ 0.03), batch 16 -----
+out=$($GO test -run '^$' -bench 'CombinedScoreModel' -benchtime "${BENCH_MODEL_CALLS:-20}x" ./export)
+alone=$(metric "$out" BenchmarkCombinedScoreModel/alone ns/op)
+for side in above below; do
+	ns=$(metric "$out" BenchmarkCombinedScoreModel/joined/$side ns/op)
+	row "combined small+small, t $side the switch / small alone" "$(awk -v a="$ns" -v b="$alone" 'BEGIN { printf "%.2f", a / b }')" "(target ~1)"
+done
+
 # --- posterior: 64x64 source, SPEC lens, small model, batch 16, --steps auto ------------
 out=$($GO test -run '^$' -bench 'PosteriorSmall' -benchtime 1x ./export)
 for lik in paper diag full; do
