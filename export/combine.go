@@ -132,15 +132,8 @@ func Combine(base, expert, out string, opt CombineOptions) (string, error) {
 }
 
 func readProto(path string) (*onnxpb.ModelProto, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("could not read model: %w", err)
-	}
-	var m onnxpb.ModelProto
-	if err := proto.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%s is not an ONNX model: %v", path, err)
-	}
-	return &m, nil
+	m, _, err := ort.ReadProto(path)
+	return m, err
 }
 
 func metaOf(m *onnxpb.ModelProto) map[string]string {

@@ -96,27 +96,36 @@ func TestCombine(t *testing.T) {
 	}
 }
 
+// exportModified writes a tiny checkpoint changed by edit and exports it into dir.
+func exportModified(t *testing.T, dir string, seed uint64, edit func(*train.Checkpoint)) string {
+	t.Helper()
+	run := filepath.Join(dir, "run")
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testCheckpoint(t, "tiny", run, seed)
+	ck, err := train.LoadCheckpoint(filepath.Join(run, CheckpointName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(ck)
+	if err := train.SaveCheckpoint(filepath.Join(run, CheckpointName), ck); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "model.onnx")
+	if err := Export(run, out, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func TestCombineRefuses(t *testing.T) {
 	needRuntime(t)
 	dir := t.TempDir()
 	base := exportTiny(t, filepath.Join(dir, "base"), 1)
 
 	// An expert trained on σ ≤ 0.3 (its export says so).
-	run := filepath.Join(dir, "expert", "run")
-	os.MkdirAll(run, 0o755)
-	testCheckpoint(t, "tiny", run, 2)
-	ck, err := train.LoadCheckpoint(filepath.Join(run, CheckpointName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck.HParams.SigmaTrainMax = 0.3
-	if err := train.SaveCheckpoint(filepath.Join(run, CheckpointName), ck); err != nil {
-		t.Fatal(err)
-	}
-	expert := filepath.Join(dir, "expert.onnx")
-	if err := Export(run, expert, Options{}); err != nil {
-		t.Fatal(err)
-	}
+	expert := exportModified(t, filepath.Join(dir, "expert"), 2, func(ck *train.Checkpoint) { ck.HParams.SigmaTrainMax = 0.3 })
 
 	// The sampler refuses the expert on its own.
 	if _, err := ort.Open(expert, ort.Options{}); err == nil || !strings.Contains(err.Error(), "low-noise expert, trained on σ ≤ 0.3 only") {
@@ -124,22 +133,10 @@ func TestCombineRefuses(t *testing.T) {
 	}
 
 	// Another σ range.
-	run2 := filepath.Join(dir, "other", "run")
-	os.MkdirAll(run2, 0o755)
-	testCheckpoint(t, "tiny", run2, 3)
-	ck2, err := train.LoadCheckpoint(filepath.Join(run2, CheckpointName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck2.Config.SigmaMax = 30
-	ck2.ConfigSHA256 = train.ConfigHash(ck2.Config)
-	if err := train.SaveCheckpoint(filepath.Join(run2, CheckpointName), ck2); err != nil {
-		t.Fatal(err)
-	}
-	other := filepath.Join(dir, "other.onnx")
-	if err := Export(run2, other, Options{}); err != nil {
-		t.Fatal(err)
-	}
+	other := exportModified(t, filepath.Join(dir, "other"), 3, func(ck *train.Checkpoint) {
+		ck.Config.SigmaMax = 30
+		ck.ConfigSHA256 = train.ConfigHash(ck.Config)
+	})
 	// A file that is not a model.
 	junk := filepath.Join(dir, "junk.onnx")
 	os.WriteFile(junk, []byte("not a model"), 0o644)

@@ -105,21 +105,31 @@ type modelFile struct {
 	size    int64
 }
 
-// readModel parses an ONNX file.
-func readModel(path string) (*modelFile, error) {
+// ReadProto parses the ONNX file at path and returns the model and the file's size.
+func ReadProto(path string) (*onnxpb.ModelProto, int64, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("could not read model: %w", err)
+		return nil, 0, fmt.Errorf("could not read model: %w", err)
 	}
 	var m onnxpb.ModelProto
 	if err := proto.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%s is not an ONNX model: %v", path, err)
+		return nil, 0, fmt.Errorf("%s is not an ONNX model: %v", path, err)
 	}
 	g := m.GetGraph()
 	if m.GetIrVersion() <= 0 || g == nil || len(g.GetOutput()) == 0 {
-		return nil, fmt.Errorf("%s is not an ONNX model: no ir_version, graph or outputs", path)
+		return nil, 0, fmt.Errorf("%s is not an ONNX model: no ir_version, graph or outputs", path)
 	}
-	f := &modelFile{proto: &m, meta: map[string]string{}, size: int64(len(data))}
+	return &m, int64(len(data)), nil
+}
+
+// readModel parses an ONNX file.
+func readModel(path string) (*modelFile, error) {
+	m, size, err := ReadProto(path)
+	if err != nil {
+		return nil, err
+	}
+	g := m.GetGraph()
+	f := &modelFile{proto: m, meta: map[string]string{}, size: size}
 	for _, p := range m.GetMetadataProps() {
 		f.meta[p.GetKey()] = p.GetValue()
 	}
