@@ -47,9 +47,10 @@ type CombineOptions struct {
 // is typically trained on the low-noise end only (train --train-sigma-max), where the
 // fine structure of a galaxy is decided, and the base on the whole range.
 //
-// The graph is an ONNX If on the batch's times: a batch whose times all lie on one side
-// runs one network (the sampler's batches share one t), a batch that straddles the switch
-// runs both and picks per image with Where. The two models' weights are stored once.
+// The graph holds each network once, with its weights, inside an If that runs it when some
+// image of the batch needs it: a batch whose times all lie on one side of the switch (the
+// sampler's share one t) runs one network, a batch that straddles it runs both, and a
+// Where picks each image's score.
 //
 // When the ONNX Runtime library loads, the written model is checked against its two parts
 // on one random image at a time below and one above the switch; the returned string says
