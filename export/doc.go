@@ -43,7 +43,7 @@
 // The EMA weights are exported unless Options.Raw asks for the raw ones. A checkpoint of a
 // low-noise expert (trained on σ ≤ σ* only) is exported with metadata
 // scorelens.trained_sigma_max = σ*, and Combine joins such an expert to a model of the whole
-// range: one ONNX model whose If node runs the expert below a switch σ and the base model
+// range: one ONNX model whose If nodes run the expert below a switch σ and the base model
 // above, with both models' weights stored once.
 //
 // data_scale (physical = data_scale × model units): the trainer records the data set's
