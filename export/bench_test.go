@@ -46,15 +46,7 @@ func BenchmarkSmallScoreModel(b *testing.B) {
 	mm := kernels.MatmulRate(3)
 	for _, batch := range []int{1, 16} {
 		b.Run(fmt.Sprintf("B%d", batch), func(b *testing.B) {
-			x := make([]float32, batch*64*64)
-			for i := range x {
-				x[i] = float32(i%23) / 23
-			}
-			dst := make([]float32, len(x))
-			ts := make([]float32, batch)
-			for i := range ts {
-				ts[i] = 0.3
-			}
+			x, dst, ts := benchInput(batch, 0.3)
 			ctx := context.Background()
 			if err := m.Score(ctx, dst, x, ts); err != nil { // allocate the tensors of this batch size
 				b.Fatal(err)
@@ -177,15 +169,7 @@ func BenchmarkCombinedScoreModel(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer m.Close()
-			x := make([]float32, batch*64*64)
-			for i := range x {
-				x[i] = float32(i%23) / 23
-			}
-			dst := make([]float32, len(x))
-			ts := make([]float32, batch)
-			for i := range ts {
-				ts[i] = c.t
-			}
+			x, dst, ts := benchInput(batch, c.t)
 			ctx := context.Background()
 			if err := m.Score(ctx, dst, x, ts); err != nil {
 				b.Fatal(err)
@@ -198,4 +182,17 @@ func BenchmarkCombinedScoreModel(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchInput returns a fixed 64×64 batch, its output buffer and the times, all t.
+func benchInput(batch int, t float32) (x, dst, ts []float32) {
+	x = make([]float32, batch*64*64)
+	for i := range x {
+		x[i] = float32(i%23) / 23
+	}
+	ts = make([]float32, batch)
+	for i := range ts {
+		ts[i] = t
+	}
+	return x, make([]float32, len(x)), ts
 }

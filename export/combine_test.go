@@ -15,16 +15,7 @@ import (
 // exportTiny writes a tiny model (its own weights from seed) and returns its path.
 func exportTiny(t *testing.T, dir string, seed uint64) string {
 	t.Helper()
-	run := filepath.Join(dir, "run")
-	if err := os.MkdirAll(run, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testCheckpoint(t, "tiny", run, seed)
-	out := filepath.Join(dir, "model.onnx")
-	if err := Export(run, out, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return exportModified(t, dir, seed, func(*train.Checkpoint) {})
 }
 
 // TestCombine checks the combined model against its two parts run alone: below the
