@@ -70,6 +70,9 @@ func TestCombine(t *testing.T) {
 	if sum := 2 * rb.FLOPs; rc.FLOPs < sum || float64(rc.FLOPs) > 1.001*float64(sum) {
 		t.Errorf("combined model counted at %d FLOPs, its two networks %d", rc.FLOPs, sum)
 	}
+	if len(rc.Uncounted) > 0 {
+		t.Errorf("combined model has uncounted operators %v", rc.Uncounted)
+	}
 
 	// The metadata: the contract's keys of the base, the switch, both trainings.
 	m, err := readProto(out)

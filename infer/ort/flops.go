@@ -364,7 +364,7 @@ func (e *shapeEnv) infer(n *onnxpb.NodeProto, ins [][]int64) [][]int64 {
 				red[i] = true
 			}
 		}
-		var out []int64
+		out := []int64{} // a full reduction without keepdims is a scalar: known, rank 0
 		for i, d := range x {
 			switch {
 			case !red[i]:
