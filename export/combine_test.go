@@ -125,6 +125,16 @@ func TestCombineRefuses(t *testing.T) {
 	if _, err := ort.Open(expert, ort.Options{}); err == nil || !strings.Contains(err.Error(), "low-noise expert, trained on σ ≤ 0.3 only") {
 		t.Errorf("sampler given the expert alone: %v", err)
 	}
+	// inspect (which opens it with Expert set) describes it as one.
+	if r, err := ort.Inspect(context.Background(), expert, ort.Options{Expert: true}); err != nil {
+		t.Errorf("inspect of the expert: %v", err)
+	} else {
+		var b strings.Builder
+		r.WriteTo(&b)
+		if !strings.Contains(b.String(), "a low-noise expert, trained on σ ≤ 0.3 only") {
+			t.Errorf("inspect's report of the expert does not say it is one:\n%s", b.String())
+		}
+	}
 
 	// Another σ range.
 	other := exportModified(t, filepath.Join(dir, "other"), 3, func(ck *train.Checkpoint) {

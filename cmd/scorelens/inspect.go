@@ -63,6 +63,7 @@ func init() {
 				return fmt.Errorf("inspect: want one model file, got %d arguments", c.NArg())
 			}
 			opt := scoreModelOptions(c)
+			opt.Expert = true // described, with what it was trained on, rather than refused
 			if path := c.String("lens"); path != "" {
 				cfg, err := lens.LoadConfig(path)
 				if err != nil {

@@ -176,6 +176,9 @@ func (r Report) WriteTo(w io.Writer) (int64, error) {
 		p(": the network sees x/%g and its score is divided by %g", c.DataScale, c.DataScale)
 	}
 	p("\n")
+	if v, ok := r.Metadata[MetaTrainedSigmaMax]; ok {
+		p("            a low-noise expert, trained on σ ≤ %s only: sample with it joined to a model of the whole range (scorelens combine)\n", v)
+	}
 	p("runtime     %s\n", r.Runtime)
 	n, err := io.WriteString(w, b.String())
 	return int64(n), err
