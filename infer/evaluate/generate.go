@@ -165,6 +165,7 @@ func Generate(ctx context.Context, o GenerateOptions) (*GenerateResult, error) {
 		return nil, fmt.Errorf("shard %d/%d holds no sample of %d", o.Shard, o.Shards, o.Samples)
 	}
 	have := map[int][]float64{} // sample index → image
+	onDisk := 0                 // samples in path: the resumed prefix, then each batch's write
 	prev, err := fitsimg.ReadImage(path, "IMAGES")
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -178,6 +179,7 @@ func Generate(ctx context.Context, o GenerateOptions) (*GenerateResult, error) {
 		same := len(diff) == 0 && len(prev.Axes) == 3 && prev.Axes[0] == n && prev.Axes[1] == n && int64(prev.Axes[2]) == done && int(done) <= len(idx)
 		switch {
 		case same && o.Resume:
+			onDisk = int(done)
 			for j := 0; j < int(done); j++ {
 				have[idx[j]] = prev.Plane(j)
 			}
@@ -223,7 +225,6 @@ func Generate(ctx context.Context, o GenerateOptions) (*GenerateResult, error) {
 	start := time.Now()
 	batches := (len(todo) + o.Batch - 1) / o.Batch
 	total := int64(steps) * int64(len(todo))
-	written := -1
 	for b := 0; b < batches; b++ {
 		bi := todo[b*o.Batch : min((b+1)*o.Batch, len(todo))]
 		k := len(bi)
@@ -241,7 +242,7 @@ func Generate(ctx context.Context, o GenerateOptions) (*GenerateResult, error) {
 		if err := infer.Solve(ctx, post.NewBatch(k), x, rngs, so); err != nil {
 			bar.Finish()
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("aborted: %d of %d samples are in %s; continue with the same command and --resume", max(written, 0), len(idx), path)
+				return nil, fmt.Errorf("aborted: %d of %d samples are in %s; continue with the same command and --resume", onDisk, len(idx), path)
 			}
 			return nil, err
 		}
@@ -252,29 +253,29 @@ func Generate(ctx context.Context, o GenerateOptions) (*GenerateResult, error) {
 			}
 			have[i] = im
 		}
-		if written, err = writePrefix(path, &meta, n, idx, have); err != nil {
+		if onDisk, err = writePrefix(path, &meta, n, idx, have); err != nil {
 			bar.Finish()
 			return nil, err
 		}
 	}
 	bar.Finish()
-	if written < 0 {
+	if len(todo) == 0 {
 		// Nothing drawn (a complete resumed file, or shard files that held everything):
 		// write the file as this run writes it.
-		if written, err = writePrefix(path, &meta, n, idx, have); err != nil {
+		if onDisk, err = writePrefix(path, &meta, n, idx, have); err != nil {
 			return nil, err
 		}
 	}
 	res.Computed = len(todo)
 	res.Seconds = time.Since(start).Seconds()
-	for _, i := range idx[:written] {
+	for _, i := range idx[:onDisk] {
 		res.Samples = append(res.Samples, have[i]...)
 	}
 	if o.Log != nil && len(todo) > 0 {
-		bar.Printf("wrote %d prior samples to %s in %s (%.3g s per sample drawn)", written, path, progress.Duration(time.Since(start)), res.Seconds/float64(len(todo)))
+		bar.Printf("wrote %d prior samples to %s in %s (%.3g s per sample drawn)", onDisk, path, progress.Duration(time.Since(start)), res.Seconds/float64(len(todo)))
 	}
 	if o.Preview != "" {
-		k := min(written, 48)
+		k := min(onDisk, 48)
 		ims := make([][]float64, k)
 		for j := range ims {
 			ims[j] = have[idx[j]]

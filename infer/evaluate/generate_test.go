@@ -114,6 +114,16 @@ func TestGenerate(t *testing.T) {
 		t.Errorf("without --resume: %v", err)
 	}
 	o2.Resume = true
+	// Cancelled again before its first new batch is written, it still counts the 2 on disk.
+	ctx3, cancel3 := context.WithCancel(context.Background())
+	m3, g3 := whiteModel(t, 16, 0.5)
+	g3.cancelAt, g3.cancel = 5, cancel3
+	oc := o2
+	m3.Score = g3
+	oc.Model = m3
+	if _, err := Generate(ctx3, oc); err == nil || !strings.Contains(err.Error(), "aborted: 2 of 5 samples are in") {
+		t.Fatalf("resumed run cancelled in its first batch: %v", err)
+	}
 	r2, err := Generate(context.Background(), o2)
 	if err != nil {
 		t.Fatal(err)
