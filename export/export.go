@@ -181,7 +181,11 @@ func TrainingLine(ck *train.Checkpoint, weights string) string {
 		steps = "step"
 	}
 	from := ""
-	if in := ck.InitFrom; in != nil {
+	switch in := ck.InitFrom; {
+	case in == nil:
+	case in.Kind == train.InitKindModel: // an exported model records no step or data set
+		from = fmt.Sprintf(" (fine-tuned from the weights of the ONNX model %s, sha256 %.12s)", filepath.Base(in.Path), in.SHA256)
+	default:
 		from = fmt.Sprintf(" (fine-tuned from step %d of checkpoint sha256 %.12s, trained on %s, sha256 %.12s)",
 			in.Step, in.SHA256, filepath.Base(in.Dataset.Path), in.Dataset.SHA256)
 	}

@@ -346,6 +346,13 @@ func TestTrainingLineFineTuned(t *testing.T) {
 	if tr := TrainingLine(ck, "ema"); !strings.Contains(tr, want) || strings.Contains(tr, "offset head") {
 		t.Errorf("training line %q lacks %q (or names an offset head)", tr, want)
 	}
+	// Started from an exported model (train --init-from model.onnx), which has no step or data
+	// set to name.
+	ck.InitFrom = &train.InitSource{Path: "/models/expert.onnx", SHA256: "dddddddddddddddd", Kind: train.InitKindModel}
+	want = "20000 steps (fine-tuned from the weights of the ONNX model expert.onnx, sha256 dddddddddddd), ema weights"
+	if tr := TrainingLine(ck, "ema"); !strings.Contains(tr, want) {
+		t.Errorf("training line %q lacks %q", tr, want)
+	}
 	ck.Config.OffsetHead = true
 	if tr := TrainingLine(ck, "ema"); !strings.HasSuffix(tr, ", offset head") {
 		t.Errorf("training line of a network with the offset head: %q", tr)
