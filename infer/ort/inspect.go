@@ -23,8 +23,8 @@ type Report struct {
 	Inputs      []Tensor
 	Outputs     []Tensor
 	Metadata    map[string]string
-	Nodes       int
-	Parameters  int64 // elements of floating-point initialisers
+	Nodes       int   // the If/Loop/Scan subgraphs' nodes included
+	Parameters  int64 // elements of floating-point initialisers, subgraphs included
 	Conventions Conventions
 
 	// FLOPs is the floating-point operation count of one forward pass at batch 1 over the
@@ -52,19 +52,13 @@ func Inspect(ctx context.Context, path string, opt Options) (Report, error) {
 	r := Report{
 		Path: path, Size: f.size, IRVersion: f.proto.GetIrVersion(), Producer: f.proto.GetProducerName(),
 		Inputs: f.inputs, Outputs: f.outputs, Metadata: f.meta, Opsets: map[string]int64{},
-		Nodes: len(f.proto.GetGraph().GetNode()),
 	}
+	r.Nodes, r.Parameters = graphSize(f.proto.GetGraph())
 	if v := f.proto.GetProducerVersion(); v != "" {
 		r.Producer += " " + v
 	}
 	for _, o := range f.proto.GetOpsetImport() {
 		r.Opsets[o.GetDomain()] = o.GetVersion()
-	}
-	for _, t := range f.proto.GetGraph().GetInitializer() {
-		switch onnxpb.TensorProto_DataType(t.GetDataType()) {
-		case onnxpb.TensorProto_FLOAT, onnxpb.TensorProto_DOUBLE, onnxpb.TensorProto_FLOAT16, onnxpb.TensorProto_BFLOAT16:
-			r.Parameters += numel(t.GetDims())
-		}
 	}
 	conv, err := f.resolve(opt)
 	if err != nil {
@@ -243,4 +237,28 @@ func sortedKeysInt(m map[string]int) []string {
 	}
 	sort.Strings(k)
 	return k
+}
+
+// graphSize counts the nodes and the elements of floating-point initialisers of g and of
+// the graphs its nodes hold (the branches of If, the bodies of Loop and Scan): a joined
+// model (scorelens combine) keeps each network's weights inside its branch.
+func graphSize(g *onnxpb.GraphProto) (nodes int, params int64) {
+	for _, t := range g.GetInitializer() {
+		switch onnxpb.TensorProto_DataType(t.GetDataType()) {
+		case onnxpb.TensorProto_FLOAT, onnxpb.TensorProto_DOUBLE, onnxpb.TensorProto_FLOAT16, onnxpb.TensorProto_BFLOAT16:
+			params += numel(t.GetDims())
+		}
+	}
+	for _, n := range g.GetNode() {
+		nodes++
+		for _, a := range n.GetAttribute() {
+			for _, sub := range append([]*onnxpb.GraphProto{a.GetG()}, a.GetGraphs()...) {
+				if sub != nil {
+					k, p := graphSize(sub)
+					nodes, params = nodes+k, params+p
+				}
+			}
+		}
+	}
+	return nodes, params
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"scorelens/export/onnxbuild"
+	"scorelens/export/onnxpb"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // convNet is a small contract model with hand-countable FLOPs at batch 1 on 1×16×16:
@@ -136,4 +139,22 @@ func TestCUDAWithoutProvider(t *testing.T) {
 		t.Errorf("error %q does not say that CUDA is missing on one line", err)
 	}
 	t.Logf("cpu library asked for cuda: %v", err)
+}
+
+// The nodes and weights inside an If node's branches count: a joined model keeps both
+// networks there (1 If + 2 + 1 nodes; 6 + 4 + 3 parameters; the int64 tensor is not one).
+func TestGraphSizeCountsSubgraphs(t *testing.T) {
+	f32, i64 := proto.Int32(int32(onnxpb.TensorProto_FLOAT)), proto.Int32(int32(onnxpb.TensorProto_INT64))
+	thenG := &onnxpb.GraphProto{Node: []*onnxpb.NodeProto{{OpType: proto.String("Conv")}, {OpType: proto.String("Add")}},
+		Initializer: []*onnxpb.TensorProto{{Dims: []int64{2, 2}, DataType: f32}}}
+	elseG := &onnxpb.GraphProto{Node: []*onnxpb.NodeProto{{OpType: proto.String("Conv")}},
+		Initializer: []*onnxpb.TensorProto{{Dims: []int64{3}, DataType: f32}, {Dims: []int64{5}, DataType: i64}}}
+	g := &onnxpb.GraphProto{
+		Node: []*onnxpb.NodeProto{{OpType: proto.String("If"), Attribute: []*onnxpb.AttributeProto{
+			{Name: proto.String("then_branch"), G: thenG}, {Name: proto.String("else_branch"), G: elseG}}}},
+		Initializer: []*onnxpb.TensorProto{{Dims: []int64{2, 3}, DataType: f32}},
+	}
+	if nodes, params := graphSize(g); nodes != 4 || params != 13 {
+		t.Errorf("graphSize: %d nodes, %d parameters; want 4 and 13", nodes, params)
+	}
 }
