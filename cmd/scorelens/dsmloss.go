@@ -95,13 +95,13 @@ func denoisingLoss(c *cli.Context, path string, images [][]float64) ([]evaluate.
 func writeDenoiseTable(w io.Writer, names []string, runs [][]evaluate.DenoiseLevel, count int, data string, seed uint64) {
 	fmt.Fprintf(w, "denoising loss on %d images of %s (seed %d); D = x̃ + σ²·s, errors in physical units\n", count, filepath.Base(data), seed)
 	for k, levels := range runs {
-		fmt.Fprintf(w, "\n%s\n%10s %10s %8s %10s %10s %10s", names[k], "σ", "loss", "± SE", "RMS(D−x)", "offset", "border")
+		fmt.Fprintf(w, "\n%s\n%10s %10s %8s %10s %10s %10s %10s %8s", names[k], "σ", "loss", "± SE", "RMS(D−x)", "offset", "border", "Δflux", "± SE")
 		if k > 0 {
 			fmt.Fprintf(w, " %10s %8s", "Δloss", "± SE")
 		}
 		fmt.Fprintln(w)
 		for l, lv := range levels {
-			fmt.Fprintf(w, "%10.4g %10.4g %8.2g %10.3g %10.3g %10.3g", lv.Sigma, lv.Loss, lv.LossSE, lv.RMS, lv.Offset, lv.Border)
+			fmt.Fprintf(w, "%10.4g %10.4g %8.2g %10.3g %10.3g %10.3g %+10.3g %8.2g", lv.Sigma, lv.Loss, lv.LossSE, lv.RMS, lv.Offset, lv.Border, lv.FluxBias, lv.FluxBiasSE)
 			if k > 0 {
 				d, se := evaluate.PairedDifference(runs[0][l], lv)
 				fmt.Fprintf(w, " %+10.3g %8.2g", d, se)
@@ -114,14 +114,14 @@ func writeDenoiseTable(w io.Writer, names []string, runs [][]evaluate.DenoiseLev
 
 func writeDenoiseCSV(path string, names []string, runs [][]evaluate.DenoiseLevel) error {
 	var b strings.Builder
-	b.WriteString("model,sigma,loss,loss_se,rms,offset,border,dloss,dloss_se\n")
+	b.WriteString("model,sigma,loss,loss_se,rms,offset,border,dloss,dloss_se,flux_bias,flux_bias_se\n")
 	for k, levels := range runs {
 		for l, lv := range levels {
 			d, se := 0.0, 0.0
 			if k > 0 {
 				d, se = evaluate.PairedDifference(runs[0][l], lv)
 			}
-			fmt.Fprintf(&b, "%s,%g,%g,%g,%g,%g,%g,%g,%g\n", names[k], lv.Sigma, lv.Loss, lv.LossSE, lv.RMS, lv.Offset, lv.Border, d, se)
+			fmt.Fprintf(&b, "%s,%g,%g,%g,%g,%g,%g,%g,%g,%g,%g\n", names[k], lv.Sigma, lv.Loss, lv.LossSE, lv.RMS, lv.Offset, lv.Border, d, se, lv.FluxBias, lv.FluxBiasSE)
 		}
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {

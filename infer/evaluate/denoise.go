@@ -37,6 +37,12 @@ type DenoiseLevel struct {
 	// image, Border over its outer four-pixel frame: errors of the overall level (flux, sky)
 	// that a sampler carries into its samples.
 	Offset, Border float64
+	// FluxBias is the mean over images of Σ(D(x̃) − x), the flux the denoiser adds (or, if
+	// negative, removes) on average, in model units (the images' peak is about 1); FluxBiasSE
+	// is its standard error. Tweedie's denoiser of the true score has none (E[D(x̃)] = E[x]);
+	// a network's bias at the levels that set a galaxy's size shows in its prior samples'
+	// fluxes and sizes.
+	FluxBias, FluxBiasSE float64
 }
 
 // DefaultDenoiseLevels is the default number of noise levels of DenoisingLoss.
@@ -162,8 +168,14 @@ func DenoisingLoss(ctx context.Context, o DenoiseOptions) ([]DenoiseLevel, error
 			m2 += res[l].mean[i] * res[l].mean[i]
 			b2 += res[l].border[i] * res[l].border[i]
 		}
+		flux := make([]float64, len(res[l].mean))
+		for i, m := range res[l].mean {
+			flux[i] = m * float64(npix)
+		}
+		fm, fv := stat.MeanVariance(flux, nil)
 		out[l] = DenoiseLevel{Sigma: sde.Sigma(float64(l) / float64(levels-1)), Loss: lm, LossSE: math.Sqrt(lv / n), Losses: res[l].loss,
-			RMS: math.Sqrt(sq / (n * float64(npix))), Offset: math.Sqrt(m2 / n), Border: math.Sqrt(b2 / n)}
+			RMS: math.Sqrt(sq / (n * float64(npix))), Offset: math.Sqrt(m2 / n), Border: math.Sqrt(b2 / n),
+			FluxBias: fm, FluxBiasSE: math.Sqrt(fv / n)}
 	}
 	return out, nil
 }

@@ -45,6 +45,10 @@ func TestDenoisingLossExactGaussian(t *testing.T) {
 		if want := l.Sigma * math.Sqrt(v/(n*n)); math.Abs(l.Offset/want-1) > 0.3 {
 			t.Errorf("σ %g: offset %.4g, want %.4g", l.Sigma, l.Offset, want)
 		}
+		// Unbiased: Σ(D − x) has mean 0 and variance npix·σ²·v per image.
+		if want := l.Sigma * math.Sqrt(n*n*v/count); math.Abs(l.FluxBiasSE/want-1) > 0.3 || math.Abs(l.FluxBias) > 4*l.FluxBiasSE {
+			t.Errorf("σ %g: flux bias %.4g ± %.4g, want 0 ± %.4g", l.Sigma, l.FluxBias, l.FluxBiasSE, want)
+		}
 	}
 	again, err := DenoisingLoss(context.Background(), DenoiseOptions{Model: model, Images: images, Levels: 5, Seed: 7, Batch: 5})
 	if err != nil {
@@ -53,6 +57,20 @@ func TestDenoisingLossExactGaussian(t *testing.T) {
 	for i := range got {
 		if !reflect.DeepEqual(got[i], again[i]) {
 			t.Errorf("level %d: batch 16 %+v, batch 5 %+v", i, got[i], again[i])
+		}
+	}
+	// A prior of mean μ on images of mean 0 denoises to D = (s²·x̃ + σ²·μ)/(s² + σ²): each pixel
+	// gains σ²·μ/(s² + σ²) on average, which FluxBias must find within 4 standard errors.
+	const mu = 0.1
+	shifted, _ := whiteModelMean(t, n, mu, s)
+	biased, err := DenoisingLoss(context.Background(), DenoiseOptions{Model: shifted, Images: images, Levels: 5, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range biased {
+		want := n * n * l.Sigma * l.Sigma * mu / (s*s + l.Sigma*l.Sigma)
+		if math.Abs(l.FluxBias-want) > 4*l.FluxBiasSE {
+			t.Errorf("σ %g, prior mean %g: flux bias %.4g ± %.4g, want %.4g", l.Sigma, mu, l.FluxBias, l.FluxBiasSE, want)
 		}
 	}
 	if d, se := PairedDifference(got[1], again[1]); d != 0 || se != 0 {

@@ -36,7 +36,13 @@ func (m gaussModel) Score(ctx context.Context, dst, x, t []float32) error {
 // whiteModel returns N(0, s² I) on n×n images as a ModelPrior with σ ∈ [1e-3, 10].
 func whiteModel(t testing.TB, n int, s float64) (*infer.ModelPrior, gaussModel) {
 	t.Helper()
-	p, err := infer.NewWhitePrior(n, n, 0, s)
+	return whiteModelMean(t, n, 0, s)
+}
+
+// whiteModelMean returns N(μ, s² I) on n×n images as a ModelPrior with σ ∈ [1e-3, 10].
+func whiteModelMean(t testing.TB, n int, mu, s float64) (*infer.ModelPrior, gaussModel) {
+	t.Helper()
+	p, err := infer.NewWhitePrior(n, n, mu, s)
 	if err != nil {
 		t.Fatal(err)
 	}
