@@ -23,6 +23,11 @@ const (
 	// MetaSwitchSigma is the noise level, in model units, below which a combined model
 	// runs its expert.
 	MetaSwitchSigma = "scorelens.switch_sigma"
+	// MetaBlendSigma and MetaBlendWeight describe a combined model's blend band
+	// (CombineOptions.BlendSigma): between the switch and this σ (model units) its score is
+	// the weighted mean of the expert's (weight MetaBlendWeight) and the base's.
+	MetaBlendSigma  = "scorelens.blend_sigma"
+	MetaBlendWeight = "scorelens.blend_weight"
 	// MetaTrainedSigmaMax is the largest noise level, in model units, that a low-noise
 	// expert was trained on (train --train-sigma-max); its scores above it are untrained.
 	// The sampler refuses such a model on its own.
@@ -33,6 +38,13 @@ const (
 type CombineOptions struct {
 	// SwitchSigma is the noise level (model units) below which the expert's score is used.
 	SwitchSigma float64
+	// BlendSigma, when above SwitchSigma, adds a band SwitchSigma ≤ σ(t) < BlendSigma where
+	// the score is BlendWeight·s_expert + (1 − BlendWeight)·s_base: an ensemble of the two
+	// networks, which runs both there. Two denoisers whose errors are partly independent
+	// average to a better one (the galaxy prior's at σ 0.24: models/galaxies64.md). 0: none.
+	BlendSigma float64
+	// BlendWeight is the expert's weight in the blend band, in (0, 1); 0 means 1/2.
+	BlendWeight float64
 	// Version is written as the model's producer_version.
 	Version string
 	// Library is the ONNX Runtime library for the check of the written model ("": found as
@@ -52,9 +64,12 @@ type CombineOptions struct {
 // sampler's share one t) runs one network, a batch that straddles it runs both, and a
 // Where picks each image's score.
 //
+// With opt.BlendSigma, a band above the switch averages the two scores (weights
+// opt.BlendWeight and 1 − opt.BlendWeight), running both networks there: an ensemble.
+//
 // When the ONNX Runtime library loads, the written model is checked against its two parts
-// on one random image at a time below and one above the switch; the returned string says
-// how it was checked.
+// on one random image at a time below and one above the switch (and one in the band); the
+// returned string says how it was checked.
 func Combine(base, expert, out string, opt CombineOptions) (string, error) {
 	if out == "" {
 		return "", fmt.Errorf("no output file given")
@@ -101,13 +116,30 @@ func Combine(base, expert, out string, opt CombineOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if v, ok := metaOf(me)[MetaTrainedSigmaMax]; ok {
-		if tmax, err := strconv.ParseFloat(v, 64); err == nil && s > tmax {
-			return "", fmt.Errorf("switch σ %g is above the %g that the expert was trained up to", s, tmax)
+	bl := blend{sigma: s, weight: 1}
+	if opt.BlendSigma != 0 {
+		bl.sigma, bl.weight = opt.BlendSigma, opt.BlendWeight
+		if bl.weight == 0 {
+			bl.weight = 0.5
+		}
+		if !(bl.sigma > s && bl.sigma < cb.NetSigmaMax) {
+			return "", fmt.Errorf("blend σ %g must lie above the switch σ %g and below the models' σmax %g", bl.sigma, s, cb.NetSigmaMax)
+		}
+		if !(bl.weight > 0 && bl.weight < 1) {
+			return "", fmt.Errorf("blend weight %g must lie strictly between 0 and 1", opt.BlendWeight)
 		}
 	}
-	tSwitch := math.Log(s/cb.NetSigmaMin) / math.Log(cb.NetSigmaMax/cb.NetSigmaMin)
-	m, err := joinModels(mb, me, float32(tSwitch), s, cb, opt.Version)
+	if v, ok := metaOf(me)[MetaTrainedSigmaMax]; ok {
+		if tmax, err := strconv.ParseFloat(v, 64); err == nil && max(s, bl.sigma) > tmax {
+			return "", fmt.Errorf("switch σ %g (blend σ %g) is above the %g that the expert was trained up to", s, bl.sigma, tmax)
+		}
+	}
+	tOf := func(sigma float64) float32 {
+		return float32(math.Log(sigma/cb.NetSigmaMin) / math.Log(cb.NetSigmaMax/cb.NetSigmaMin))
+	}
+	tSwitch := tOf(s)
+	bl.t = tOf(bl.sigma)
+	m, err := joinModels(mb, me, tSwitch, s, bl, cb, opt.Version)
 	if err != nil {
 		return "", err
 	}
@@ -121,7 +153,7 @@ func Combine(base, expert, out string, opt CombineOptions) (string, error) {
 	if err := onnxbuild.WriteBytes(tmp, data); err != nil {
 		return "", err
 	}
-	how, err := checkCombined(base, expert, tmp, float32(tSwitch), opt.Library)
+	how, err := checkCombined(base, expert, tmp, tSwitch, bl, opt.Library)
 	if err == nil {
 		err = os.Rename(tmp, out)
 	}
@@ -145,9 +177,19 @@ func metaOf(m *onnxpb.ModelProto) map[string]string {
 	return meta
 }
 
-// joinModels builds the combined model: the two models' initialisers in the outer graph
-// (prefixed base/ and expert/), and their nodes inside the branches of If nodes.
-func joinModels(mb, me *onnxpb.ModelProto, tSwitch float32, switchSigma float64, c ort.Conventions, version string) (*onnxpb.ModelProto, error) {
+// blend is the band above the switch where a combined model averages its two networks:
+// up to sigma (time t), the expert weighted by weight. Without a band, sigma is the
+// switch's and weight 1.
+type blend struct {
+	sigma, weight float64
+	t             float32
+}
+
+func (b blend) on(switchSigma float64) bool { return b.sigma > switchSigma }
+
+// joinModels builds the combined model: the two models' nodes and initialisers (prefixed
+// base/ and expert/) inside the branches of If nodes.
+func joinModels(mb, me *onnxpb.ModelProto, tSwitch float32, switchSigma float64, bl blend, c ort.Conventions, version string) (*onnxpb.ModelProto, error) {
 	opsets := map[string]int64{}
 	for _, m := range []*onnxpb.ModelProto{mb, me} {
 		for _, o := range m.GetOpsetImport() {
@@ -249,19 +291,45 @@ func joinModels(mb, me *onnxpb.ModelProto, tSwitch float32, switchSigma float64,
 	g.Initializer = append(g.Initializer,
 		&onnxpb.TensorProto{Name: proto.String("switch_t"), DataType: proto.Int32(f32), FloatData: []float32{tSwitch}},
 		&onnxpb.TensorProto{Name: proto.String("mask_shape"), DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)), Dims: []int64{4}, Int64Data: []int64{-1, 1, 1, 1}})
+	// The expert runs when some image lies below the top of its range (the switch, or the
+	// blend band's top), the base unless every image lies below the switch.
+	expertTop := "switch_t"
+	if bl.on(switchSigma) {
+		expertTop = "blend_t"
+		g.Initializer = append(g.Initializer,
+			&onnxpb.TensorProto{Name: proto.String("blend_t"), DataType: proto.Int32(f32), FloatData: []float32{bl.t}},
+			&onnxpb.TensorProto{Name: proto.String("w_blend"), DataType: proto.Int32(f32), FloatData: []float32{float32(bl.weight)}},
+			&onnxpb.TensorProto{Name: proto.String("w_one"), DataType: proto.Int32(f32), FloatData: []float32{1}},
+			&onnxpb.TensorProto{Name: proto.String("w_zero"), DataType: proto.Int32(f32), FloatData: []float32{0}})
+	}
 	g.Node = append(g.Node,
 		node("ReduceMin", []string{InputT}, []string{"t_min"}, keep0),
 		node("ReduceMax", []string{InputT}, []string{"t_max"}, keep0),
-		node("Less", []string{"t_min", "switch_t"}, []string{"any_low"}),
+		node("Less", []string{"t_min", expertTop}, []string{"any_low"}),
 		node("Less", []string{"t_max", "switch_t"}, []string{"all_low"}),
 		node("If", []string{"any_low"}, []string{"expert_score"},
 			graphAttr("then_branch", branch(me, "expert/")), graphAttr("else_branch", zeros("no_expert"))),
 		node("If", []string{"all_low"}, []string{"base_score"},
 			graphAttr("then_branch", zeros("no_base")), graphAttr("else_branch", branch(mb, "base/"))),
 		node("Less", []string{InputT, "switch_t"}, []string{"low"}),
-		node("Reshape", []string{"low", "mask_shape"}, []string{"low_mask"}),
-		node("Where", []string{"low_mask", "expert_score", "base_score"}, []string{OutputScore}),
 	)
+	if !bl.on(switchSigma) {
+		g.Node = append(g.Node,
+			node("Reshape", []string{"low", "mask_shape"}, []string{"low_mask"}),
+			node("Where", []string{"low_mask", "expert_score", "base_score"}, []string{OutputScore}))
+	} else {
+		// w = 1 below the switch, the blend weight in the band, 0 above; score = w·e + (1−w)·b,
+		// exactly e where w = 1 and b where w = 0 (a network that did not run gives zeros).
+		g.Node = append(g.Node,
+			node("Less", []string{InputT, "blend_t"}, []string{"in_band"}),
+			node("Where", []string{"in_band", "w_blend", "w_zero"}, []string{"w_band"}),
+			node("Where", []string{"low", "w_one", "w_band"}, []string{"w_flat"}),
+			node("Reshape", []string{"w_flat", "mask_shape"}, []string{"w"}),
+			node("Sub", []string{"w_one", "w"}, []string{"w_base"}),
+			node("Mul", []string{"w", "expert_score"}, []string{"expert_part"}),
+			node("Mul", []string{"w_base", "base_score"}, []string{"base_part"}),
+			node("Add", []string{"expert_part", "base_part"}, []string{OutputScore}))
+	}
 
 	var imports []*onnxpb.OperatorSetIdProto
 	for _, d := range slices.Sorted(maps.Keys(opsets)) {
@@ -279,7 +347,12 @@ func joinModels(mb, me *onnxpb.ModelProto, tSwitch float32, switchSigma float64,
 		}
 	}
 	meta[MetaSwitchSigma] = formatFloat(switchSigma)
-	meta[MetaTraining] = fmt.Sprintf("combined: expert below σ = %s: %s | base: %s", formatFloat(switchSigma), meMeta[MetaTraining], mbMeta[MetaTraining])
+	band := ""
+	if bl.on(switchSigma) {
+		meta[MetaBlendSigma], meta[MetaBlendWeight] = formatFloat(bl.sigma), formatFloat(bl.weight)
+		band = fmt.Sprintf(", weighted %s and %s with the base up to σ = %s", formatFloat(bl.weight), formatFloat(1-bl.weight), formatFloat(bl.sigma))
+	}
+	meta[MetaTraining] = fmt.Sprintf("combined: expert below σ = %s%s: %s | base: %s", formatFloat(switchSigma), band, meMeta[MetaTraining], mbMeta[MetaTraining])
 	meta[MetaWeights] = mbMeta[MetaWeights]
 	var props []*onnxpb.StringStringEntryProto
 	for _, k := range slices.Sorted(maps.Keys(meta)) {
@@ -310,8 +383,9 @@ func tensorType(name string, elem int32, dims []int64) *onnxpb.ValueInfoProto {
 }
 
 // checkCombined compares the combined model with its parts on one random image at a time
-// below the switch, one above, and a batch of the two.
-func checkCombined(base, expert, out string, tSwitch float32, lib string) (string, error) {
+// below the switch, one above (and one in the blend band, against the weighted mean of
+// the parts), and a batch of them all.
+func checkCombined(base, expert, out string, tSwitch float32, bl blend, lib string) (string, error) {
 	if _, _, err := ort.Init(lib); err != nil {
 		return "not checked against its parts: " + err.Error(), nil
 	}
@@ -335,29 +409,41 @@ func checkCombined(base, expert, out string, tSwitch float32, lib string) (strin
 	defer me.Close()
 	ch, h, w := mc.Shape()
 	n := ch * h * w
+	// Times and the expert's weight at each: below the switch, above the top, in the band.
+	ts, ws := []float32{tSwitch / 2, (1 + bl.t) / 2}, []float64{1, 0}
+	where := "below and above the switch"
+	if bl.t > tSwitch {
+		ts, ws = append(ts, (tSwitch+bl.t)/2), append(ws, bl.weight)
+		where = "below the switch, in the blend band and above it"
+	}
+	k := len(ts)
 	rng := rand.New(rand.NewPCG(1, 2))
-	x := make([]float32, 2*n)
+	x := make([]float32, k*n)
 	for i := range x {
 		x[i] = float32(rng.NormFloat64() * 0.1)
 	}
-	tLow, tHigh := tSwitch/2, (1+tSwitch)/2
 	ctx := context.Background()
-	want := make([]float32, 2*n)
-	if err := me.Score(ctx, want[:n], x[:n], []float32{tLow}); err != nil {
-		return "", err
+	want := make([]float32, k*n)
+	se, sb := make([]float32, n), make([]float32, n)
+	for j, t := range ts {
+		if err := me.Score(ctx, se, x[j*n:(j+1)*n], []float32{t}); err != nil {
+			return "", err
+		}
+		if err := mb.Score(ctx, sb, x[j*n:(j+1)*n], []float32{t}); err != nil {
+			return "", err
+		}
+		for i := range se {
+			want[j*n+i] = float32(ws[j]*float64(se[i]) + (1-ws[j])*float64(sb[i]))
+		}
 	}
-	if err := mb.Score(ctx, want[n:], x[n:], []float32{tHigh}); err != nil {
-		return "", err
+	got := make([]float32, k*n)
+	for j, t := range ts {
+		if err := mc.Score(ctx, got[j*n:(j+1)*n], x[j*n:(j+1)*n], []float32{t}); err != nil {
+			return "", err
+		}
 	}
-	got := make([]float32, 2*n)
-	if err := mc.Score(ctx, got[:n], x[:n], []float32{tLow}); err != nil {
-		return "", err
-	}
-	if err := mc.Score(ctx, got[n:], x[n:], []float32{tHigh}); err != nil {
-		return "", err
-	}
-	mixed := make([]float32, 2*n)
-	if err := mc.Score(ctx, mixed, x, []float32{tLow, tHigh}); err != nil {
+	mixed := make([]float32, k*n)
+	if err := mc.Score(ctx, mixed, x, ts); err != nil {
 		return "", err
 	}
 	// The same runtime runs the same nodes, inside If or not; only graph optimisations
@@ -365,9 +451,9 @@ func checkCombined(base, expert, out string, tSwitch float32, lib string) (strin
 	// each image's score must stay below 1e-5 of the score's rms.
 	worst := 0.0
 	for _, g := range [][]float32{got, mixed} {
-		for k := 0; k < 2; k++ {
+		for j := 0; j < k; j++ {
 			var d2, w2 float64
-			for i := k * n; i < (k+1)*n; i++ {
+			for i := j * n; i < (j+1)*n; i++ {
 				d := float64(g[i] - want[i])
 				d2 += d * d
 				w2 += float64(want[i]) * float64(want[i])
@@ -378,5 +464,5 @@ func checkCombined(base, expert, out string, tSwitch float32, lib string) (strin
 	if !(worst <= 1e-5) {
 		return "", fmt.Errorf("the combined model differs from its parts by %.3g of the score (rms)", worst)
 	}
-	return fmt.Sprintf("checked against its parts below and above the switch (single and mixed batch): rms difference %.2g of the score", worst), nil
+	return fmt.Sprintf("checked against its parts %s (single and mixed batch): rms difference %.2g of the score", where, worst), nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"scorelens/export/onnxpb"
 	"scorelens/infer/ort"
 	"scorelens/trainer/train"
 )
@@ -88,6 +89,73 @@ func TestCombine(t *testing.T) {
 	if meta[MetaSwitchSigma] != "0.5" || !strings.Contains(meta[MetaTraining], "expert below σ = 0.5") {
 		t.Errorf("switch metadata %q, training %q", meta[MetaSwitchSigma], meta[MetaTraining])
 	}
+}
+
+// TestCombineBlend checks the blend band: below the switch the expert, between the switch
+// and the blend σ w·expert + (1−w)·base, above it the base, alone and in one mixed batch
+// (ortScore runs all times together). Tolerance as in TestCombine: the same nodes in the
+// same runtime, plus one float32 multiply-add.
+func TestCombineBlend(t *testing.T) {
+	needRuntime(t)
+	dir := t.TempDir()
+	base := exportTiny(t, filepath.Join(dir, "base"), 1)
+	expert := exportTiny(t, filepath.Join(dir, "expert"), 2)
+	out := filepath.Join(dir, "blended.onnx")
+	// tiny preset σ ∈ [0.01, 20]: t(0.5) ≈ 0.515, t(2) = ln 200 / ln 2000 ≈ 0.697.
+	const switchSigma, blendSigma, weight = 0.5, 2.0, 0.25
+	how, err := Combine(base, expert, out, CombineOptions{SwitchSigma: switchSigma, BlendSigma: blendSigma, BlendWeight: weight})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(how, "in the blend band") {
+		t.Errorf("the band was not checked: %s", how)
+	}
+	g, _, _ := testCheckpoint(t, "tiny", t.TempDir(), 3)
+	ts := []float32{0.05, 0.5, 0.55, 0.69, 0.71, 0.95}
+	wExpert := []float64{1, 1, weight, weight, 0, 0}
+	x := noisyImages(g, ts, rand.New(rand.NewPCG(4, 5)))
+	n := len(x) / len(ts)
+	got := ortScore(t, out, x, ts)
+	sb, se := ortScore(t, base, x, ts), ortScore(t, expert, x, ts)
+	for i, tt := range ts {
+		want := make([]float32, n)
+		for k := range want {
+			want[k] = float32(wExpert[i]*float64(se[i*n+k]) + (1-wExpert[i])*float64(sb[i*n+k]))
+		}
+		if e := relErr(got[i*n:(i+1)*n], want, 1); e > 1e-5 {
+			t.Errorf("t = %g: blended model differs from %g·expert + %g·base by %.3g", tt, wExpert[i], 1-wExpert[i], e)
+		}
+	}
+	meta := metaOf(mustProto(t, out))
+	if meta[MetaBlendSigma] != "2" || meta[MetaBlendWeight] != "0.25" || !strings.Contains(meta[MetaTraining], "weighted 0.25 and 0.75 with the base up to σ = 2") {
+		t.Errorf("blend metadata %q %q, training %q", meta[MetaBlendSigma], meta[MetaBlendWeight], meta[MetaTraining])
+	}
+
+	expert3 := exportModified(t, filepath.Join(dir, "expert3"), 2, func(ck *train.Checkpoint) { ck.HParams.SigmaTrainMax = 3 })
+	for _, c := range []struct {
+		name string
+		o    CombineOptions
+		want string
+	}{
+		{"band below the switch", CombineOptions{SwitchSigma: 0.5, BlendSigma: 0.4}, "must lie above the switch σ 0.5"},
+		{"band beyond σmax", CombineOptions{SwitchSigma: 0.5, BlendSigma: 25}, "below the models' σmax 20"},
+		{"band above the expert's training", CombineOptions{SwitchSigma: 0.5, BlendSigma: 4}, "above the 3 that the expert was trained up to"},
+		{"weight 1", CombineOptions{SwitchSigma: 0.5, BlendSigma: 2, BlendWeight: 1}, "blend weight 1 must lie strictly between 0 and 1"},
+		{"negative weight", CombineOptions{SwitchSigma: 0.5, BlendSigma: 2, BlendWeight: -0.5}, "blend weight -0.5"},
+	} {
+		if _, err := Combine(base, expert3, filepath.Join(dir, "refused.onnx"), c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
+		}
+	}
+}
+
+func mustProto(t *testing.T, path string) *onnxpb.ModelProto {
+	t.Helper()
+	m, err := readProto(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // exportModified writes a tiny checkpoint changed by edit and exports it into dir.
