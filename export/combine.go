@@ -43,7 +43,11 @@ type CombineOptions struct {
 	// networks, which runs both there. Two denoisers whose errors are partly independent
 	// average to a better one (the galaxy prior's at σ 0.24: models/galaxies64.md). 0: none.
 	BlendSigma float64
-	// BlendWeight is the expert's weight in the blend band, in (0, 1); 0 means 1/2.
+	// BlendWeight is the expert's weight in the blend band; 0 means 1/2. Above 1 the band
+	// extrapolates from the base through the expert, w·s_expert − (w − 1)·s_base: the
+	// autoguidance of Karras et al. 2024 ("Guiding a diffusion model with a bad version of
+	// itself"), with the base as the weaker model, which sharpens what the expert does
+	// better; at most 10.
 	BlendWeight float64
 	// Version is written as the model's producer_version.
 	Version string
@@ -125,8 +129,8 @@ func Combine(base, expert, out string, opt CombineOptions) (string, error) {
 		if !(bl.sigma > s && bl.sigma < cb.NetSigmaMax) {
 			return "", fmt.Errorf("blend σ %g must lie above the switch σ %g and below the models' σmax %g", bl.sigma, s, cb.NetSigmaMax)
 		}
-		if !(bl.weight > 0 && bl.weight < 1) {
-			return "", fmt.Errorf("blend weight %g must lie strictly between 0 and 1", opt.BlendWeight)
+		if !(bl.weight > 0 && bl.weight != 1 && bl.weight <= 10) {
+			return "", fmt.Errorf("blend weight %g must be positive, at most 10 and not 1 (1 is a higher switch)", opt.BlendWeight)
 		}
 	}
 	if v, ok := metaOf(me)[MetaTrainedSigmaMax]; ok {

@@ -126,6 +126,25 @@ func TestCombineBlend(t *testing.T) {
 			t.Errorf("t = %g: blended model differs from %g·expert + %g·base by %.3g", tt, wExpert[i], 1-wExpert[i], e)
 		}
 	}
+	// An autoguidance weight (above 1) extrapolates: 1.5·expert − 0.5·base in the band.
+	guided := filepath.Join(dir, "guided.onnx")
+	if _, err := Combine(base, expert, guided, CombineOptions{SwitchSigma: switchSigma, BlendSigma: blendSigma, BlendWeight: 1.5}); err != nil {
+		t.Fatal(err)
+	}
+	gg := ortScore(t, guided, x, ts)
+	for i, tt := range ts {
+		w := wExpert[i]
+		if w == weight {
+			w = 1.5
+		}
+		want := make([]float32, n)
+		for k := range want {
+			want[k] = float32(w*float64(se[i*n+k]) + (1-w)*float64(sb[i*n+k]))
+		}
+		if e := relErr(gg[i*n:(i+1)*n], want, 1); e > 1e-5 {
+			t.Errorf("guided, t = %g: differs from %g·expert + %g·base by %.3g", tt, w, 1-w, e)
+		}
+	}
 	meta := metaOf(mustProto(t, out))
 	if meta[MetaBlendSigma] != "2" || meta[MetaBlendWeight] != "0.25" || !strings.Contains(meta[MetaTraining], "weighted 0.25 and 0.75 with the base up to σ = 2") {
 		t.Errorf("blend metadata %q %q, training %q", meta[MetaBlendSigma], meta[MetaBlendWeight], meta[MetaTraining])
@@ -140,7 +159,8 @@ func TestCombineBlend(t *testing.T) {
 		{"band below the switch", CombineOptions{SwitchSigma: 0.5, BlendSigma: 0.4}, "must lie above the switch σ 0.5"},
 		{"band beyond σmax", CombineOptions{SwitchSigma: 0.5, BlendSigma: 25}, "below the models' σmax 20"},
 		{"band above the expert's training", CombineOptions{SwitchSigma: 0.5, BlendSigma: 4}, "above the 3 that the expert was trained up to"},
-		{"weight 1", CombineOptions{SwitchSigma: 0.5, BlendSigma: 2, BlendWeight: 1}, "blend weight 1 must lie strictly between 0 and 1"},
+		{"weight 1", CombineOptions{SwitchSigma: 0.5, BlendSigma: 2, BlendWeight: 1}, "blend weight 1 must be positive, at most 10 and not 1"},
+		{"weight 11", CombineOptions{SwitchSigma: 0.5, BlendSigma: 2, BlendWeight: 11}, "blend weight 11 must be positive"},
 		{"negative weight", CombineOptions{SwitchSigma: 0.5, BlendSigma: 2, BlendWeight: -0.5}, "blend weight -0.5"},
 	} {
 		if _, err := Combine(base, expert3, filepath.Join(dir, "refused.onnx"), c.o); err == nil || !strings.Contains(err.Error(), c.want) {

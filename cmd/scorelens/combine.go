@@ -19,7 +19,7 @@ func init() {
 			&cli.StringFlag{Name: "expert", Required: true, Usage: "score model to use below --switch-sigma (same images, σ range and data scale)"},
 			&cli.Float64Flag{Name: "switch-sigma", Required: true, Usage: "noise level σ (model units) below which the expert's score is used"},
 			&cli.Float64Flag{Name: "blend-sigma", Usage: "average the two scores between --switch-sigma and this σ (model units): an ensemble of the networks, both run there (0: none)", DefaultText: "0"},
-			&cli.Float64Flag{Name: "blend-weight", Usage: "the expert's weight in the blend band, in (0, 1)", Value: 0.5},
+			&cli.Float64Flag{Name: "blend-weight", Usage: "the expert's weight w in the blend band (w·expert + (1−w)·base); above 1 it extrapolates away from the base: autoguidance (Karras et al. 2024)", Value: 0.5},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "ONNX model file to write"},
 		},
 		Action: func(c *cli.Context) error {
@@ -34,7 +34,12 @@ func init() {
 			}
 			what := fmt.Sprintf("the expert below σ = %g, the base above", c.Float64("switch-sigma"))
 			if b := c.Float64("blend-sigma"); b > 0 {
-				what = fmt.Sprintf("the expert below σ = %g, %g·expert + %g·base up to σ = %g, the base above", c.Float64("switch-sigma"), c.Float64("blend-weight"), 1-c.Float64("blend-weight"), b)
+				w := c.Float64("blend-weight")
+				mix := fmt.Sprintf("%g·expert + %g·base", w, 1-w)
+				if w > 1 {
+					mix = fmt.Sprintf("%g·expert − %g·base (autoguidance)", w, w-1)
+				}
+				what = fmt.Sprintf("the expert below σ = %g, %s up to σ = %g, the base above", c.Float64("switch-sigma"), mix, b)
 			}
 			fmt.Fprintf(c.App.Writer, "wrote %s: %s; %s\n", c.String("out"), what, how)
 			return nil
