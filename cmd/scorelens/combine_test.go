@@ -24,10 +24,20 @@ func TestCombineCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "scorelens.switch_sigma = 0.1") {
 		t.Errorf("inspect of the combined model: exit %d, %q, %q", code, stdout, errs)
 	}
+	code, stdout, errs = runCLI(t, "combine", "--base", model, "--expert", model, "--switch-sigma", "0.1", "--blend-sigma", "1", "--blend-weight", "2", "--out", out)
+	if code != 0 || !strings.Contains(stdout, "2·expert − 1·base (autoguidance) up to σ = 1") {
+		t.Errorf("autoguided: exit %d, %q, %q", code, stdout, errs)
+	}
+	code, stdout, errs = runCLI(t, "inspect", out)
+	if code != 0 || !strings.Contains(stdout, "scorelens.blend_sigma = 1") || !strings.Contains(stdout, "scorelens.blend_weight = 2") {
+		t.Errorf("inspect of the autoguided model: exit %d, %q, %q", code, stdout, errs)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
+		{[]string{"--switch-sigma", "0.1", "--blend-weight", "0.3"}, "--blend-weight needs --blend-sigma"},
+		{[]string{"--switch-sigma", "0.1", "--blend-sigma", "0.05"}, "blend σ 0.05 must lie above the switch σ 0.1"},
 		{[]string{"--switch-sigma", "50"}, "switch σ 50 lies outside the models' range"},
 		{[]string{"--switch-sigma", "-1"}, "switch σ -1 lies outside"},
 		{[]string{"--switch-sigma", "0.1", "--expert", filepath.Join(t.TempDir(), "none.onnx")}, "could not read model"},
