@@ -44,7 +44,9 @@
 // low-noise expert (trained on σ ≤ σ* only) is exported with metadata
 // scorelens.trained_sigma_max = σ*, and Combine joins such an expert to a model of the whole
 // range: one ONNX model whose If nodes run the expert below a switch σ and the base model
-// above, with both models' weights stored once.
+// above, with both models' weights stored once. An optional band above the switch mixes
+// the two scores, w·expert + (1 − w)·base: an ensemble for w < 1, autoguidance (Karras et
+// al. 2024, the base as the weaker model) for w > 1.
 //
 // data_scale (physical = data_scale × model units): the trainer records the data set's
 // normalisation (DatasetID.Norm). With "none", or a cube without a NORM key, the images
