@@ -68,8 +68,9 @@ type CombineOptions struct {
 // sampler's share one t) runs one network, a batch that straddles it runs both, and a
 // Where picks each image's score.
 //
-// With opt.BlendSigma, a band above the switch averages the two scores (weights
-// opt.BlendWeight and 1 − opt.BlendWeight), running both networks there: an ensemble.
+// With opt.BlendSigma, a band above the switch mixes the two scores (weights
+// opt.BlendWeight and 1 − opt.BlendWeight), running both networks there: an ensemble for a
+// weight below 1, autoguidance above it.
 //
 // When the ONNX Runtime library loads, the written model is checked against its two parts
 // on one random image at a time below and one above the switch (and one in the band); the

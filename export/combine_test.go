@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -12,6 +13,14 @@ import (
 	"scorelens/infer/ort"
 	"scorelens/trainer/train"
 )
+
+// tinyPair exports two tiny models with different weights (seeds 1 and 2), a base and an
+// expert, into a new folder.
+func tinyPair(t *testing.T) (dir, base, expert string) {
+	t.Helper()
+	dir = t.TempDir()
+	return dir, exportTiny(t, filepath.Join(dir, "base"), 1), exportTiny(t, filepath.Join(dir, "expert"), 2)
+}
 
 // exportTiny writes a tiny model (its own weights from seed) and returns its path.
 func exportTiny(t *testing.T, dir string, seed uint64) string {
@@ -26,9 +35,7 @@ func exportTiny(t *testing.T, dir string, seed uint64) string {
 // optimisations that fuse operations differently inside an If.
 func TestCombine(t *testing.T) {
 	needRuntime(t)
-	dir := t.TempDir()
-	base := exportTiny(t, filepath.Join(dir, "base"), 1)
-	expert := exportTiny(t, filepath.Join(dir, "expert"), 2)
+	dir, base, expert := tinyPair(t)
 	out := filepath.Join(dir, "combined.onnx")
 	const switchSigma = 0.5 // tiny preset: σ ∈ [0.01, 20]; t(0.5) = ln 50 / ln 2000 ≈ 0.515
 	how, err := Combine(base, expert, out, CombineOptions{SwitchSigma: switchSigma})
@@ -97,52 +104,45 @@ func TestCombine(t *testing.T) {
 // same runtime, plus one float32 multiply-add.
 func TestCombineBlend(t *testing.T) {
 	needRuntime(t)
-	dir := t.TempDir()
-	base := exportTiny(t, filepath.Join(dir, "base"), 1)
-	expert := exportTiny(t, filepath.Join(dir, "expert"), 2)
-	out := filepath.Join(dir, "blended.onnx")
+	dir, base, expert := tinyPair(t)
 	// tiny preset σ ∈ [0.01, 20]: t(0.5) ≈ 0.515, t(2) = ln 200 / ln 2000 ≈ 0.697.
-	const switchSigma, blendSigma, weight = 0.5, 2.0, 0.25
-	how, err := Combine(base, expert, out, CombineOptions{SwitchSigma: switchSigma, BlendSigma: blendSigma, BlendWeight: weight})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(how, "in the blend band") {
-		t.Errorf("the band was not checked: %s", how)
-	}
+	const switchSigma, blendSigma = 0.5, 2.0
 	g, _, _ := testCheckpoint(t, "tiny", t.TempDir(), 3)
 	ts := []float32{0.05, 0.5, 0.55, 0.69, 0.71, 0.95}
-	wExpert := []float64{1, 1, weight, weight, 0, 0}
+	inBand := []bool{false, false, true, true, false, false}
 	x := noisyImages(g, ts, rand.New(rand.NewPCG(4, 5)))
 	n := len(x) / len(ts)
-	got := ortScore(t, out, x, ts)
 	sb, se := ortScore(t, base, x, ts), ortScore(t, expert, x, ts)
-	for i, tt := range ts {
-		want := make([]float32, n)
-		for k := range want {
-			want[k] = float32(wExpert[i]*float64(se[i*n+k]) + (1-wExpert[i])*float64(sb[i*n+k]))
+	// 0.25: an ensemble; 1.5: autoguidance, which extrapolates (1.5·expert − 0.5·base).
+	var out string
+	for _, weight := range []float64{0.25, 1.5} {
+		path := filepath.Join(dir, fmt.Sprintf("blend-%g.onnx", weight))
+		how, err := Combine(base, expert, path, CombineOptions{SwitchSigma: switchSigma, BlendSigma: blendSigma, BlendWeight: weight})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if e := relErr(got[i*n:(i+1)*n], want, 1); e > 1e-5 {
-			t.Errorf("t = %g: blended model differs from %g·expert + %g·base by %.3g", tt, wExpert[i], 1-wExpert[i], e)
+		if !strings.Contains(how, "in the blend band") {
+			t.Errorf("weight %g: the band was not checked: %s", weight, how)
 		}
-	}
-	// An autoguidance weight (above 1) extrapolates: 1.5·expert − 0.5·base in the band.
-	guided := filepath.Join(dir, "guided.onnx")
-	if _, err := Combine(base, expert, guided, CombineOptions{SwitchSigma: switchSigma, BlendSigma: blendSigma, BlendWeight: 1.5}); err != nil {
-		t.Fatal(err)
-	}
-	gg := ortScore(t, guided, x, ts)
-	for i, tt := range ts {
-		w := wExpert[i]
-		if w == weight {
-			w = 1.5
+		got := ortScore(t, path, x, ts)
+		for i, tt := range ts {
+			w := 1.0 // below the switch
+			switch {
+			case inBand[i]:
+				w = weight
+			case tt > 0.6:
+				w = 0
+			}
+			want := make([]float32, n)
+			for k := range want {
+				want[k] = float32(w*float64(se[i*n+k]) + (1-w)*float64(sb[i*n+k]))
+			}
+			if e := relErr(got[i*n:(i+1)*n], want, 1); e > 1e-5 {
+				t.Errorf("weight %g, t = %g: differs from %g·expert + %g·base by %.3g", weight, tt, w, 1-w, e)
+			}
 		}
-		want := make([]float32, n)
-		for k := range want {
-			want[k] = float32(w*float64(se[i*n+k]) + (1-w)*float64(sb[i*n+k]))
-		}
-		if e := relErr(gg[i*n:(i+1)*n], want, 1); e > 1e-5 {
-			t.Errorf("guided, t = %g: differs from %g·expert + %g·base by %.3g", tt, w, 1-w, e)
+		if weight == 0.25 {
+			out = path
 		}
 	}
 	meta := metaOf(mustProto(t, out))
