@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"scorelens/infer/progress"
+	"scorelens/infer/runlock"
 	"scorelens/lens"
 )
 
@@ -191,7 +192,16 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	meta.Fingerprint = fingerprint(&meta, pr.id)
 
-	// The output file: continue it, refuse it, or replace it, before any sampling.
+	// The output file: continue it, refuse it, or replace it, before any sampling, and
+	// only while no other process is writing it.
+	lock, err := runlock.Acquire(o.Out)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if !lock.Held() && o.Log != nil {
+		fmt.Fprintf(o.Log, "warning: %s cannot be locked on this file system; do not run two jobs on it at once\n", o.Out)
+	}
 	var samples []float64
 	var done []int
 	prev, err := readPosterior(o.Out)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"scorelens/infer/runlock"
 	"scorelens/lens"
 	"scorelens/lens/fitsimg"
 )
@@ -149,5 +150,33 @@ func TestRunBadInputs(t *testing.T) {
 		if _, statErr := os.Stat(o.Out); statErr == nil {
 			t.Errorf("%s: output written despite the error", name)
 		}
+	}
+}
+
+// A posterior file that another process is writing is neither read nor replaced, even with
+// --force; a finished run leaves no lock file behind.
+func TestRunRefusesLockedOutput(t *testing.T) {
+	dir := t.TempDir()
+	lensPath, obsPath := simulated(t, dir, 20)
+	o := RunOptions{Lens: lensPath, Obs: obsPath, Prior: "white:sigma=0.5", Likelihood: "paper", Predictor: "em",
+		Steps: 10, Samples: 2, Batch: 2, Shard: 1, Shards: 1, Out: filepath.Join(dir, "post.fits"), Software: "test"}
+	if err := Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(o.Out + ".lock"); err == nil {
+		t.Errorf("lock file left after the run")
+	}
+	held, err := runlock.Acquire(o.Out)
+	if err != nil || !held.Held() {
+		t.Fatalf("could not lock %s for the test: %v", o.Out, err)
+	}
+	defer held.Release()
+	before, _ := os.ReadFile(o.Out)
+	o.Force = true
+	if err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "in use by another process (host ") {
+		t.Errorf("locked output: %v, want an in-use error naming the holder", err)
+	}
+	if after, _ := os.ReadFile(o.Out); string(after) != string(before) {
+		t.Errorf("a locked output was rewritten")
 	}
 }

@@ -78,7 +78,8 @@ func init() {
 			"steps, solver, seed), so that\n" +
 			"`scorelens galstats heldout.fits prior.fits` compares them with held-out galaxies. Sample i\n" +
 			"draws from PCG(seed, i) alone: the samples do not depend on --batch. The file is rewritten\n" +
-			"atomically after every batch; --resume continues it. --shard k/n splits the samples between\n" +
+			"atomically after every batch; --resume continues it (a file another process is writing is\n" +
+			"refused: a lock on <out>.lock). --shard k/n splits the samples between\n" +
 			"processes (ONNX Runtime uses many cores poorly: 8 processes of 2 threads drew 3.4 times as\n" +
 			"many samples per second as one of 16 threads); the same command without --shard then\n" +
 			"collects the shard files beside --out and draws only what they lack.",

@@ -33,7 +33,8 @@ func init() {
 			"The output is rewritten (atomically) after every batch, so a killed run keeps its finished\n" +
 			"batches; --resume continues it and ends with exactly the file an unbroken run writes (same\n" +
 			"machine and --batch). A file of another run is never overwritten without --force; a file of\n" +
-			"the same run needs --resume (continue) or --force (start over). SIGINT/SIGTERM stop after the\n" +
+			"the same run needs --resume (continue) or --force (start over); a file another process is\n" +
+			"writing is refused (a lock on <out>.lock). SIGINT/SIGTERM stop after the\n" +
 			"batch in flight (a second one abandons it) and say how to resume. Progress goes to stderr: a\n" +
 			"bar on a terminal, a line every 10% or 30 s otherwise, nothing with --quiet.",
 		Flags: append([]cli.Flag{

@@ -15,6 +15,7 @@ import (
 	"scorelens/infer"
 	"scorelens/infer/figure"
 	"scorelens/infer/progress"
+	"scorelens/infer/runlock"
 	"scorelens/lens/fitsimg"
 )
 
@@ -163,6 +164,14 @@ func Generate(ctx context.Context, o GenerateOptions) (*GenerateResult, error) {
 	idx := shardIndices(o.Samples, o.Shard, o.Shards)
 	if len(idx) == 0 {
 		return nil, fmt.Errorf("shard %d/%d holds no sample of %d", o.Shard, o.Shards, o.Samples)
+	}
+	lock, err := runlock.Acquire(path)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	if !lock.Held() && o.Log != nil {
+		fmt.Fprintf(o.Log, "warning: %s cannot be locked on this file system; do not run two jobs on it at once\n", path)
 	}
 	have := map[int][]float64{} // sample index → image
 	onDisk := 0                 // samples in path: the resumed prefix, then each batch's write

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"scorelens/infer"
+	"scorelens/infer/runlock"
 	"scorelens/lens/fitsimg"
 )
 
@@ -215,6 +216,22 @@ func TestGenerate(t *testing.T) {
 	if b, _ := os.ReadFile(notFITS); string(b) != "my notes" {
 		t.Errorf("a file that is not a cube was overwritten")
 	}
+	// A file another process is writing (here: whose lock this test holds) is left alone,
+	// even with --force.
+	held, err := runlock.Acquire(o1.Out)
+	if err != nil || !held.Held() {
+		t.Fatalf("could not lock %s for the test: %v", o1.Out, err)
+	}
+	before, _ := os.ReadFile(o1.Out)
+	busy := o1
+	busy.Force = true
+	if _, err := Generate(context.Background(), busy); err == nil || !strings.Contains(err.Error(), "in use by another process (host ") {
+		t.Errorf("locked output: %v, want an in-use error naming the holder", err)
+	}
+	if after, _ := os.ReadFile(o1.Out); string(after) != string(before) {
+		t.Errorf("a locked output was rewritten")
+	}
+	held.Release()
 	o3 := o1
 	o3.Force, o3.Seed = true, 8
 	if _, err := Generate(context.Background(), o3); err != nil {

@@ -23,6 +23,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"scorelens/infer"
+	"scorelens/infer/runlock"
 	"scorelens/trainer/ncsnpp"
 	"scorelens/trainer/net"
 )
@@ -77,8 +78,29 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 	if o.CkptEvery == 0 {
 		o.CkptEvery = DefaultCkptEvery
 	}
+	// One process per run folder: a second trainer (a resubmitted job) would overwrite the
+	// first one's checkpoints and interleave its loss log.
+	created := false
+	if _, err := os.Stat(o.Out); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(o.Out, 0o755); err != nil {
+			return fmt.Errorf("could not create the run folder: %w", err)
+		}
+		created = true
+	}
+	lock, err := runlock.Acquire(filepath.Join(o.Out, CheckpointFile))
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if !lock.Held() && w != nil {
+		fmt.Fprintf(w, "warning: %s cannot be locked on this file system; do not run two trainers on it at once\n", o.Out)
+	}
 	r, err := setup(o, w)
 	if err != nil {
+		if created {
+			lock.Release()
+			os.Remove(o.Out) // only the empty folder made above; never a file of a run
+		}
 		return err
 	}
 	return r.loop(ctx, w, start)

@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 
+	"scorelens/infer/runlock"
 	"scorelens/lens/fitsimg"
 	"scorelens/trainer/ncsnpp"
 )
@@ -576,5 +577,42 @@ func TestSigmaTrainMax(t *testing.T) {
 		if err := Run(context.Background(), b, io.Discard); err == nil || !strings.Contains(err.Error(), "outside the run's noise range") {
 			t.Errorf("limit %g: %v", bad, err)
 		}
+	}
+}
+
+// A run folder another trainer holds is left alone, and the folder made for a new run that
+// is then refused is removed again.
+func TestRunFolderLocked(t *testing.T) {
+	dir := t.TempDir()
+	data := writeSet(t, dir, 4, 16, 5)
+	o := tinyOptions(data, filepath.Join(dir, "run"))
+	o.Steps = 2
+	if err := Run(context.Background(), o, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(o.Out, CheckpointFile+".lock")); err == nil {
+		t.Errorf("lock file left after the run")
+	}
+	held, err := runlock.Acquire(filepath.Join(o.Out, CheckpointFile))
+	if err != nil || !held.Held() {
+		t.Fatalf("could not lock the run folder for the test: %v", err)
+	}
+	defer held.Release()
+	before, _ := os.ReadFile(filepath.Join(o.Out, CheckpointFile))
+	o.Resume, o.Steps, o.HParams = true, 4, HParams{}
+	if err := Run(context.Background(), o, io.Discard); err == nil || !strings.Contains(err.Error(), "in use by another process (host ") {
+		t.Errorf("locked run folder: %v, want an in-use error naming the holder", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(o.Out, CheckpointFile)); !bytes.Equal(after, before) {
+		t.Errorf("the checkpoint of a locked run folder was rewritten")
+	}
+
+	fresh := tinyOptions(data, filepath.Join(dir, "new"))
+	fresh.Resume = true // nothing to resume: refused
+	if err := Run(context.Background(), fresh, io.Discard); err == nil {
+		t.Fatal("resuming an empty folder was accepted")
+	}
+	if _, err := os.Stat(fresh.Out); err == nil {
+		t.Errorf("the folder made for a refused run was left behind")
 	}
 }
