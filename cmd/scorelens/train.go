@@ -20,7 +20,7 @@ func init() {
 			&cli.StringFlag{Name: "out", Required: true, Usage: "run folder: checkpoint.ckpt, hparams.json, loss.csv"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its checkpoint"},
 			&cli.StringFlag{Name: "init-from", Usage: "start a new run in --out (fine-tuning) from another run's checkpoint: its network, weights, EMA, optimiser state and step count; " +
-				"hyper-parameters not given are the checkpoint's; --data may differ. Or from a model written by scorelens export (e.g. models/galaxies64.onnx): " +
+				"hyper-parameters not given are the checkpoint's; --data may differ. Or from a model written by scorelens export (e.g. models/training/galaxies64-expert/expert.onnx; not a joined model of scorelens combine): " +
 				"its network and weights, with fresh optimiser state, steps from 0 and the default hyper-parameters; --data needed"},
 			&cli.BoolFlag{Name: "offset-head", Usage: "give the network the offset head, which corrects the uniform level of the denoised image (with --init-from: added to the source's network at zero)"},
 			&cli.StringFlag{Name: "preset", Usage: "network preset: tiny, small or paper", DefaultText: "small"},

@@ -15,12 +15,14 @@ import (
 )
 
 // Metadata that an exported model (scorelens export) carries and a fine-tuning run from it
-// reads: the network's configuration and, for a low-noise expert, its training range.
-// They are export.MetaConfig and ort.MetaTrainedSigmaMax (the exporter imports this
-// package, so the names are repeated here).
+// reads: the network's configuration and, for a low-noise expert, its training range; a
+// joined model (scorelens combine) carries its switch instead of a configuration. They are
+// export.MetaConfig, ort.MetaTrainedSigmaMax and export.MetaSwitchSigma (the exporter
+// imports this package, so the names are repeated here).
 const (
 	metaConfig          = "scorelens.ncsnpp_config"
 	metaTrainedSigmaMax = "scorelens.trained_sigma_max"
+	metaSwitchSigma     = "scorelens.switch_sigma"
 )
 
 // pcgStream is the stream of a run's PCG source, whose seed is HParams.Seed.
@@ -44,6 +46,9 @@ func decodeModelInit(b []byte) (*Checkpoint, error) {
 		meta[p.GetKey()] = p.GetValue()
 	}
 	js, ok := meta[metaConfig]
+	if _, joined := meta[metaSwitchSigma]; !ok && joined {
+		return nil, fmt.Errorf("a joined model of two networks (scorelens combine; expert below σ = %s): train one of its parts and join them again", meta[metaSwitchSigma])
+	}
 	if !ok {
 		return nil, fmt.Errorf("ONNX model without metadata %s: only models exported by scorelens export can be trained further", metaConfig)
 	}

@@ -118,10 +118,16 @@ func TestInitFromModel(t *testing.T) {
 	m.MetadataProps = nil
 	b, _ = proto.Marshal(&m)
 	os.WriteFile(noMeta, b, 0o644)
+	// A joined model (scorelens combine) carries its switch and no configuration.
+	joined := filepath.Join(dir, "joined.onnx")
+	m.MetadataProps = []*onnxpb.StringStringEntryProto{{Key: proto.String(metaSwitchSigma), Value: proto.String("0.1")}}
+	b, _ = proto.Marshal(&m)
+	os.WriteFile(joined, b, 0o644)
 	for _, c := range []struct{ path, want string }{
 		{junk, "neither a checkpoint nor an ONNX model"},
 		{missing, "model lacks the weights"},
 		{noMeta, "only models exported by scorelens export"},
+		{joined, "a joined model of two networks (scorelens combine; expert below σ = 0.1): train one of its parts"},
 	} {
 		o := Options{Data: data, Out: filepath.Join(t.TempDir(), "x"), InitFrom: c.path, Steps: 1, Quiet: true}
 		if err := Run(context.Background(), o, io.Discard); err == nil || !strings.Contains(err.Error(), c.want) {
