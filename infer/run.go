@@ -199,9 +199,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	defer lock.Release()
-	if !lock.Held() && o.Log != nil {
-		fmt.Fprintf(o.Log, "warning: %s cannot be locked on this file system; do not run two jobs on it at once\n", o.Out)
-	}
+	lock.WarnUnheld(o.Log, o.Out)
 	var samples []float64
 	var done []int
 	prev, err := readPosterior(o.Out)

@@ -170,9 +170,7 @@ func Generate(ctx context.Context, o GenerateOptions) (*GenerateResult, error) {
 		return nil, err
 	}
 	defer lock.Release()
-	if !lock.Held() && o.Log != nil {
-		fmt.Fprintf(o.Log, "warning: %s cannot be locked on this file system; do not run two jobs on it at once\n", path)
-	}
+	lock.WarnUnheld(o.Log, path)
 	have := map[int][]float64{} // sample index → image
 	onDisk := 0                 // samples in path: the resumed prefix, then each batch's write
 	prev, err := fitsimg.ReadImage(path, "IMAGES")

@@ -3,6 +3,7 @@ package runlock
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -61,6 +62,14 @@ func Acquire(output string) (*Lock, error) {
 		return l, nil
 	}
 	return nil, fmt.Errorf("could not lock %q: the lock file keeps being replaced", l.path)
+}
+
+// WarnUnheld writes one line to w when the lock is not held (a file system without locks),
+// telling the user not to start a second job on output; nothing when held or w is nil.
+func (l *Lock) WarnUnheld(w io.Writer, output string) {
+	if l != nil && l.f == nil && w != nil {
+		fmt.Fprintf(w, "warning: %s cannot be locked on this file system; do not run two jobs on it at once\n", output)
+	}
 }
 
 // Release removes the lock file and drops the lock. It is safe to call on an unheld or nil

@@ -113,3 +113,25 @@ func TestAcquireMissingDirectory(t *testing.T) {
 		t.Errorf("got %v, want an error about the lock file", err)
 	}
 }
+
+func TestWarnUnheld(t *testing.T) {
+	var sb strings.Builder
+	(&Lock{path: "x.lock"}).WarnUnheld(&sb, "x.fits")
+	if got := sb.String(); got != "warning: x.fits cannot be locked on this file system; do not run two jobs on it at once\n" {
+		t.Errorf("unheld: %q", got)
+	}
+	sb.Reset()
+	out := filepath.Join(t.TempDir(), "y.fits")
+	l, err := Acquire(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if l.Held() {
+		l.WarnUnheld(&sb, out)
+		if sb.Len() != 0 {
+			t.Errorf("held lock warned: %q", sb.String())
+		}
+	}
+	l.WarnUnheld(nil, out) // no writer: no panic
+}

@@ -92,9 +92,7 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 		return err
 	}
 	defer lock.Release()
-	if !lock.Held() && w != nil {
-		fmt.Fprintf(w, "warning: %s cannot be locked on this file system; do not run two trainers on it at once\n", o.Out)
-	}
+	lock.WarnUnheld(w, o.Out)
 	r, err := setup(o, w)
 	if err != nil {
 		if created {
