@@ -18,9 +18,6 @@ type Lock struct {
 	f    *os.File // open while held; nil when unheld
 }
 
-// Path returns the name of the lock file.
-func (l *Lock) Path() string { return l.path }
-
 // Held reports whether the lock is held; false where the file system cannot lock.
 func (l *Lock) Held() bool { return l != nil && l.f != nil }
 
